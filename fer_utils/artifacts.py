@@ -1,0 +1,191 @@
+"""Model files: save and export in every format the kit ships, load any model a user brings."""
+
+from __future__ import annotations
+
+import json
+import platform
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from .atomic import atomic_path, write_json, write_text
+from .model import FaceClassifier, build_model, check_face_model, parameter_counts
+from .pipeline import Preprocessing
+
+INTENDED_USE = (
+    "Research and teaching: how a small CNN reads posed and spontaneous facial expressions "
+    "in 48x48 grayscale crops, and how to evaluate such a model honestly.")
+LIMITATIONS = (
+    "Facial expressions are not emotions: the model labels appearance, not what a person "
+    "feels. FER-2013 is web-scraped, mostly frontal and unevenly balanced (disgust is rare); "
+    "accuracy drops for poses, lighting, ages and groups it saw little of. Automated emotion "
+    "recognition is error-prone and is restricted in some places, for example in workplaces "
+    "and education under the EU AI Act: do not use it to judge people.")
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of the libraries that shape a model file."""
+    import cv2
+
+    return {"python": platform.python_version(), "tensorflow": tf.__version__,
+            "keras": keras.__version__, "numpy": np.__version__, "opencv": cv2.__version__}
+
+
+def card_path(model_path: str | Path) -> Path:
+    """The model card beside a model: `name.card.json` for `name.keras`."""
+    path = Path(model_path)
+    return path.with_name(path.name.split(".")[0] + ".card.json")
+
+
+def save_keras(model: keras.Model, path: str | Path) -> Path:
+    """Save a `.keras` file atomically."""
+    with atomic_path(path) as tmp:
+        model.save(tmp)
+    return Path(path)
+
+
+def export_tflite(model: keras.Model, path: str | Path, quantize: bool = False) -> Path:
+    """Convert to TFLite, float32 or with dynamic-range (int8 weight) quantisation."""
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    if quantize:
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    blob = converter.convert()
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(blob)
+    return Path(path)
+
+
+def export_model(classifier: FaceClassifier, stem: str | Path, card: dict) -> dict[str, Path]:
+    """Write stem.keras, the seed-style pair stem.json + stem.weights.h5, TFLite files, card."""
+    stem = Path(stem)
+    model = classifier.model
+    files = {
+        "keras": save_keras(model, stem.with_suffix(".keras")),
+        "json": write_text(stem.with_suffix(".json"), model.to_json(indent=2)),
+        "tflite": export_tflite(model, stem.with_suffix(".tflite")),
+        "tflite_dynamic_range": export_tflite(model, stem.with_name(stem.name + ".dr.tflite"),
+                                              quantize=True),
+    }
+    weights = stem.with_name(stem.name + ".weights.h5")
+    with atomic_path(weights) as tmp:
+        model.save_weights(tmp)
+    files["weights"] = weights
+    full_card = {**card, "preprocessing": classifier.preprocessing.to_dict(),
+                 "parameters": parameter_counts(model),
+                 "files": {k: v.name for k, v in files.items()}}
+    files["card"] = write_json(card_path(stem.with_suffix(".keras")), full_card)
+    return files
+
+
+def model_card(classifier: FaceClassifier, *, data: dict, split_protocol: str,
+               validation: dict, training: dict) -> dict:
+    """The facts a model card records; export_model adds preprocessing, parameters, files."""
+    return {"name": classifier.name, "architecture": classifier.model.name,
+            "data": data, "split_protocol": split_protocol, "validation": validation,
+            "training": training, "libraries": library_versions(),
+            "intended_use": INTENDED_USE, "limitations": LIMITATIONS}
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def _keras2_to_keras3(config: dict) -> dict:
+    """Rewrite a Keras 2 `model.to_json()` config so Keras 3 can rebuild it."""
+    if config.get("class_name") != "Sequential":
+        return config
+    layers = list(config["config"]["layers"])
+    first = layers[0]["config"]
+    shape = first.pop("batch_input_shape", None) or first.pop("batch_shape", None)
+    if layers[0]["class_name"] != "InputLayer" and shape is not None:
+        layers.insert(0, {"class_name": "InputLayer",
+                          "config": {"batch_shape": shape, "dtype": "float32",
+                                     "name": "input_layer"}})
+    elif layers[0]["class_name"] == "InputLayer":
+        first["batch_shape"] = shape
+    for layer in layers:
+        layer.pop("module", None)
+        layer.pop("registered_name", None)
+        layer_config = layer["config"]
+        for key in ("kernel_initializer", "bias_initializer", "beta_initializer",
+                    "gamma_initializer", "moving_mean_initializer",
+                    "moving_variance_initializer"):
+            value = layer_config.get(key)
+            if isinstance(value, dict):
+                value.pop("module", None)
+                value.pop("registered_name", None)
+        if isinstance(layer_config.get("dtype"), dict):
+            layer_config["dtype"] = "float32"
+    return {"class_name": "Sequential",
+            "config": {"name": config["config"].get("name", "sequential"), "layers": layers}}
+
+
+def load_architecture_json(path: str | Path) -> keras.Model:
+    """Rebuild a model from a Keras 3 or Keras 2 (`model.to_json()`) architecture file."""
+    path = Path(path)
+    text = path.read_text()
+    try:
+        return keras.models.model_from_json(text)
+    except (TypeError, ValueError, KeyError):
+        pass
+    try:
+        config = _keras2_to_keras3(json.loads(text))
+        return keras.models.model_from_json(json.dumps(config))
+    except Exception as e:
+        raise ValueError(f"{path}: cannot rebuild this architecture ({e}). If it is the seed "
+                         "CNN, load its weights into fer_utils.model.build_seed_cnn().") from e
+
+
+def _load_weights(model: keras.Model, weights: Path) -> None:
+    try:
+        model.load_weights(weights)
+    except (ValueError, KeyError) as e:
+        raise ValueError(f"{weights}: these weights do not fit the architecture "
+                         f"({e}). Pass the weights saved with this model.") from e
+
+
+def load_model(path: str | Path, weights: str | Path | None = None,
+               preprocessing: Preprocessing | None = None) -> FaceClassifier:
+    """Load a `.keras`, a full HDF5 model, or an architecture JSON plus weights file.
+
+    Preprocessing comes from the argument, else the model card beside the file, else
+    `/255` scaling at the model's input size.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such model file. The shipped model is "
+                                "models/fer_cnn.keras; train one with `fer-kit train`.")
+    card = json.loads(card_path(path).read_text()) if card_path(path).exists() else {}
+    if path.suffix == ".json":
+        if weights is None:
+            raise ValueError(f"{path} holds only an architecture: pass its weights file too "
+                             "(--weights fer.h5).")
+        model = load_architecture_json(path)
+        _load_weights(model, Path(weights))
+    elif path.suffix in (".keras", ".h5", ".hdf5"):
+        from .train import WarmupCosine
+
+        try:
+            model = keras.models.load_model(path, compile=False,
+                                             custom_objects={"WarmupCosine": WarmupCosine})
+        except (ValueError, OSError) as e:
+            raise ValueError(f"{path}: not a loadable Keras model ({e}). A weights-only file "
+                             "needs its architecture: pass the JSON with --weights.") from e
+        if weights is not None:
+            _load_weights(model, Path(weights))
+    else:
+        raise ValueError(f"{path}: unknown model format; use .keras, .h5 or .json + weights.")
+    check_face_model(model, str(path))
+    if preprocessing is None:
+        saved = card.get("preprocessing")
+        preprocessing = Preprocessing(**saved) if saved else Preprocessing(model.input_shape[1])
+    return FaceClassifier(model=model, preprocessing=preprocessing, name=path.stem.split(".")[0],
+                          card=card)
+
+
+def seed_weights_model(weights: str | Path) -> FaceClassifier:
+    """The seed CNN rebuilt in code with a weights file (for example the seed's own fer.h5)."""
+    model = build_model("seed_cnn")
+    _load_weights(model, Path(weights))
+    return FaceClassifier(model=model, name=Path(weights).stem)

@@ -1,0 +1,43 @@
+"""Class balancing, allowed on training data only."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .data import FaceDataset
+from .labels import NUM_CLASSES
+
+
+class LeakageError(ValueError):
+    """Raised when an operation would let evaluation data leak into training."""
+
+
+def _training_only(dataset: FaceDataset, what: str) -> None:
+    others = sorted(set(np.unique(dataset.usage)) - {"Training"})
+    if others:
+        raise LeakageError(
+            f"refusing to {what} data that holds {', '.join(others)} rows. Balancing before "
+            "splitting copies images into both sides of the split, so the test set ends up "
+            "full of training images (the seed's 81% was mostly such copies). "
+            "Balance dataset.split('Training') only.")
+
+
+def oversample(dataset: FaceDataset, seed: int = 0) -> FaceDataset:
+    """Randomly repeat training images until every class is as large as the largest."""
+    _training_only(dataset, "oversample")
+    counts = np.bincount(dataset.labels, minlength=NUM_CLASSES)
+    rng = np.random.default_rng(seed)
+    picks = [np.flatnonzero(dataset.labels == k) for k in range(NUM_CLASSES) if counts[k]]
+    extra = [rng.choice(p, counts.max() - len(p), replace=True) for p in picks]
+    index = np.concatenate([np.arange(len(dataset)), *extra])
+    return dataset.subset(np.sort(index, kind="stable"))
+
+
+def class_weights(dataset: FaceDataset) -> np.ndarray:
+    """Per-class loss weights n / (classes * count), as scikit-learn's 'balanced' gives."""
+    _training_only(dataset, "compute class weights from")
+    counts = np.bincount(dataset.labels, minlength=NUM_CLASSES).astype(np.float64)
+    present = counts > 0
+    weights = np.zeros(NUM_CLASSES)
+    weights[present] = counts.sum() / (present.sum() * counts[present])
+    return weights

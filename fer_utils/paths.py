@@ -1,0 +1,25 @@
+"""Where the kit keeps its data, models, runs and reports."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def _kit_root() -> Path:
+    """The checkout holding this package, or the working directory for an installed copy."""
+    here = Path(__file__).resolve().parents[1]
+    if (here / "pyproject.toml").exists():
+        return here
+    return Path(os.environ.get("FER_KIT_HOME", Path.cwd()))
+
+
+ROOT = _kit_root()
+DATA_DIR = ROOT / "data"
+CACHE_DIR = DATA_DIR / "cache"
+SAMPLES_DIR = DATA_DIR / "samples"
+MODELS_DIR = ROOT / "models"
+RUNS_DIR = ROOT / "runs"
+REPORTS_DIR = ROOT / "reports"
+NOTEBOOKS_DIR = ROOT / "notebooks"
+SHIPPED_MODEL = MODELS_DIR / "fer_cnn.keras"

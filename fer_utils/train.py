@@ -1,0 +1,285 @@
+"""Training that checkpoints every epoch, resumes exactly, and records what it did.
+
+A run folder holds `last.keras` (weights and optimizer state after the last finished epoch),
+`best.keras` (best validation accuracy), `log.csv`, `state.json` and, when done, the exported
+model `fer_cnn.*` with its model card.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import keras
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+
+from .atomic import atomic_path, write_json
+from .balance import class_weights, oversample
+from .data import FaceDataset
+from .artifacts import export_model, model_card
+from .evaluate import classification_metrics
+from .model import FaceClassifier, build_model
+from .pipeline import (Augmentation, Preprocessing, eval_dataset, steps_per_epoch,
+                       training_dataset)
+
+BALANCING = ("none", "class_weight", "oversample")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that decides a training run's result."""
+
+    profile: str = "quick"
+    architecture: str = "seed_cnn"
+    epochs: int = 6
+    batch_size: int = 64  # per device; multiplied by the number of replicas
+    learning_rate: float = 1e-3  # peak, reached after warmup, then cosine decay to 0
+    warmup_epochs: int = 1
+    augmentation: Augmentation | None = field(default_factory=Augmentation)
+    balance: str = "none"  # none | class_weight | oversample (training split only)
+    label_smoothing: float = 0.1
+    patience: int = 8  # epochs without a better validation accuracy before stopping
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.balance not in BALANCING:
+            raise ValueError(f"balance must be one of {', '.join(BALANCING)}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> TrainConfig:
+        aug = values.get("augmentation")
+        return cls(**{**values, "augmentation": Augmentation(**aug) if aug else None})
+
+
+PROFILES: dict[str, TrainConfig] = {
+    # Minutes on 2 cores: the default for the report run and the notebooks.
+    "quick": TrainConfig(profile="quick", epochs=6, patience=6),
+    # The real recipe for FER-2013 (one to two hours on 2 cores).
+    "full": TrainConfig(profile="full", epochs=25, patience=8,
+                        augmentation=Augmentation(rotation_deg=10, shift=0.1, zoom=0.1)),
+}
+
+
+def profile(name: str, **overrides) -> TrainConfig:
+    """A named profile with some settings changed (None values are ignored)."""
+    if name not in PROFILES:
+        raise ValueError(f"unknown profile {name!r}; choose from {', '.join(PROFILES)}")
+    return replace(PROFILES[name], **{k: v for k, v in overrides.items() if v is not None})
+
+
+def make_deterministic(seed: int) -> None:
+    """Seed Python, NumPy and TF and make TF ops deterministic (same seed -> same weights)."""
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
+def distribution_strategy() -> tf.distribute.Strategy:
+    """MirroredStrategy over several GPUs or logical CPUs, else the default strategy."""
+    gpus = tf.config.list_logical_devices("GPU")
+    cpus = tf.config.list_logical_devices("CPU")
+    devices = gpus if len(gpus) > 1 else cpus if not gpus and len(cpus) > 1 else []
+    if devices:
+        return tf.distribute.MirroredStrategy([d.name for d in devices])
+    return tf.distribute.get_strategy()
+
+
+def split_cpu(devices: int) -> None:
+    """Expose the CPU as several logical devices (call before TensorFlow starts)."""
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(
+        cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(devices)])
+
+
+class WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
+    """Linear warmup to the peak rate, then cosine decay to zero; a pure function of the step."""
+
+    def __init__(self, peak: float, warmup_steps: int, total_steps: int):
+        self.peak, self.warmup_steps, self.total_steps = peak, warmup_steps, total_steps
+
+    def __call__(self, step):
+        step = tf.cast(step, tf.float32)
+        warm = self.peak * (step + 1) / max(self.warmup_steps, 1)
+        progress = (step - self.warmup_steps) / max(self.total_steps - self.warmup_steps, 1)
+        cosine = 0.5 * self.peak * (1 + tf.cos(np.pi * tf.clip_by_value(progress, 0.0, 1.0)))
+        return tf.where(step < self.warmup_steps, warm, cosine)
+
+    def get_config(self) -> dict:
+        return {"peak": self.peak, "warmup_steps": self.warmup_steps,
+                "total_steps": self.total_steps}
+
+
+def _seed_states(model: keras.Model) -> dict[str, list]:
+    """The dropout layers' random-generator states, which a checkpoint must carry."""
+    return {layer.name: layer.seed_generator.state.numpy().tolist()
+            for layer in model.layers if hasattr(layer, "seed_generator")}
+
+
+def _restore_seed_states(model: keras.Model, states: dict[str, list]) -> None:
+    for layer in model.layers:
+        if layer.name in states:
+            layer.seed_generator.state.assign(np.array(states[layer.name]))
+
+
+def _save_model(model: keras.Model, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        model.save(tmp)
+
+
+class Checkpoint(keras.callbacks.Callback):
+    """After each epoch: atomic last/best checkpoints, the CSV log, and early stopping."""
+
+    def __init__(self, out: Path, state: dict, patience: int):
+        super().__init__()
+        self.out, self.state, self.patience = out, state, patience
+        self.started = time.perf_counter()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = dict(logs or {})
+        seconds = time.perf_counter() - self.started
+        lr = self.model.optimizer.learning_rate
+        row = {"epoch": epoch + 1, **{k: float(v) for k, v in logs.items()},
+               "learning_rate": float(lr.numpy() if hasattr(lr, "numpy") else lr),
+               "seconds": round(seconds, 2)}
+        log = self.out / "log.csv"
+        table = pd.read_csv(log) if log.exists() else pd.DataFrame()
+        table = pd.concat([table[table["epoch"] <= epoch] if len(table) else table,
+                           pd.DataFrame([row])], ignore_index=True)
+        val = float(logs.get("val_accuracy", 0.0))
+        if val > self.state["best_val_accuracy"]:
+            self.state.update(best_val_accuracy=val, best_epoch=epoch + 1, wait=0)
+            _save_model(self.model, self.out / "best.keras")
+        else:
+            self.state["wait"] += 1
+        _save_model(self.model, self.out / "last.keras")
+        self.state.update(epoch=epoch + 1, train_seconds=self.state["train_seconds"] + seconds,
+                          seed_states=_seed_states(self.model))
+        if self.state["wait"] >= self.patience:
+            self.state["stopped_early"] = True
+            self.model.stop_training = True
+        with atomic_path(log) as tmp:
+            table.to_csv(tmp, index=False)
+        write_json(self.out / "state.json", self.state)
+
+
+@dataclass
+class TrainResult:
+    """What a finished run left behind."""
+
+    out: Path
+    config: TrainConfig
+    history: pd.DataFrame
+    state: dict
+
+    @property
+    def best_model_path(self) -> Path:
+        return self.out / "best.keras"
+
+    @property
+    def exported_stem(self) -> Path:
+        return self.out / "fer_cnn"
+
+
+def _new_state(config: TrainConfig, dataset: FaceDataset) -> dict:
+    return {"config": config.to_dict(), "data": {"source": dataset.source,
+            "sha256": dataset.checksum, "synthetic": dataset.synthetic},
+            "epoch": 0, "best_val_accuracy": -1.0, "best_epoch": 0, "wait": 0,
+            "train_seconds": 0.0, "stopped_early": False, "finished": False}
+
+
+def _load_state(out: Path, config: TrainConfig, dataset: FaceDataset) -> dict:
+    """The saved state of a run in `out`, or a fresh one; refuses to mix different runs."""
+    path = out / "state.json"
+    if not path.exists():
+        return _new_state(config, dataset)
+    state = json.loads(path.read_text())
+    if state["config"] != config.to_dict() or state["data"]["sha256"] != dataset.checksum:
+        raise ValueError(f"{out} holds a run with other settings or data; pass another "
+                         "output folder, or delete it to start over.")
+    if not (out / "last.keras").exists():
+        raise FileNotFoundError(f"{out}/state.json exists but last.keras is missing; "
+                                "delete the folder to start over.")
+    return state
+
+
+def train(dataset: FaceDataset, out: str | Path, config: TrainConfig | None = None, *,
+          callbacks: list[keras.callbacks.Callback] | tuple = (), verbose: int | str = "auto",
+          ) -> TrainResult:
+    """Train on the Training split, select on PublicTest; resumes a run left in `out`."""
+    config = config or PROFILES["quick"]
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    state = _load_state(out, config, dataset)
+    if not state["finished"]:
+        _fit(dataset, out, config, state, list(callbacks), verbose)
+    history = pd.read_csv(out / "log.csv")
+    return TrainResult(out=out, config=config, history=history, state=state)
+
+
+def _fit(dataset: FaceDataset, out: Path, config: TrainConfig, state: dict,
+         callbacks: list, verbose: int | str) -> None:
+    make_deterministic(config.seed)
+    train_set, val_set = dataset.split("Training"), dataset.split("PublicTest")
+    weights = None
+    if config.balance == "oversample":
+        train_set = oversample(train_set, config.seed)
+    elif config.balance == "class_weight":
+        weights = class_weights(train_set)[train_set.labels]
+    strategy = distribution_strategy()
+    batch = config.batch_size * strategy.num_replicas_in_sync
+    steps = steps_per_epoch(len(train_set), batch)
+    spec = Preprocessing(input_size=train_set.images.shape[1])
+    with strategy.scope():
+        if state["epoch"]:
+            model = keras.models.load_model(out / "last.keras",
+                                            custom_objects={"WarmupCosine": WarmupCosine})
+            _restore_seed_states(model, state["seed_states"])
+        else:
+            model = build_model(config.architecture, input_size=spec.input_size)
+            schedule = WarmupCosine(config.learning_rate, config.warmup_epochs * steps,
+                                    config.epochs * steps)
+            model.compile(optimizer=keras.optimizers.Adam(schedule),
+                          loss=keras.losses.CategoricalCrossentropy(
+                              label_smoothing=config.label_smoothing),
+                          metrics=["accuracy"])
+    if state["epoch"] < config.epochs and state["wait"] < config.patience:
+        data = training_dataset(train_set.images, train_set.labels, batch_size=batch,
+                                seed=config.seed, epochs=config.epochs, spec=spec,
+                                start_epoch=state["epoch"], augmentation=config.augmentation,
+                                sample_weights=weights)
+        val = eval_dataset(val_set.images, val_set.labels, batch_size=256, spec=spec)
+        model.fit(data, epochs=config.epochs, initial_epoch=state["epoch"],
+                  steps_per_epoch=steps, validation_data=val, verbose=verbose,
+                  callbacks=[Checkpoint(out, state, config.patience), *callbacks])
+    _export(dataset, out, config, state, spec)
+    state["finished"] = True
+    write_json(out / "state.json", state)
+
+
+def _export(dataset: FaceDataset, out: Path, config: TrainConfig, state: dict,
+            spec: Preprocessing) -> None:
+    """Score the best checkpoint on PublicTest and export it with its model card."""
+    best = keras.models.load_model(out / "best.keras", compile=False)
+    classifier = FaceClassifier(model=best, preprocessing=spec, name="fer_cnn")
+    val_set = dataset.split("PublicTest")
+    metrics = classification_metrics(val_set.labels, classifier.predict(val_set.images))
+    card = model_card(
+        classifier,
+        data={**state["data"], "train_images": int((dataset.usage == "Training").sum()),
+              "validation_images": len(val_set)},
+        split_protocol=("official FER-2013 usage: trained on Training, checkpoint chosen by "
+                        "accuracy on PublicTest; PrivateTest never touched"),
+        validation={"split": "PublicTest", **metrics},
+        training={**config.to_dict(), "epochs_run": state["epoch"],
+                  "best_epoch": state["best_epoch"], "stopped_early": state["stopped_early"],
+                  "train_seconds": round(state["train_seconds"], 1)})
+    export_model(classifier, out / "fer_cnn", card)
