@@ -91,33 +91,40 @@ def model_card(classifier: FaceClassifier, *, data: dict, split_protocol: str,
 # --------------------------------------------------------------------------- loading
 
 
+def _strip_registry_keys(value: object) -> None:
+    """Drop the Keras 2 `module`/`registered_name` keys from nested configs, in place."""
+    if isinstance(value, dict):
+        value.pop("module", None)
+        value.pop("registered_name", None)
+        for item in value.values():
+            _strip_registry_keys(item)
+    elif isinstance(value, list):
+        for item in value:
+            _strip_registry_keys(item)
+
+
 def _keras2_to_keras3(config: dict) -> dict:
-    """Rewrite a Keras 2 `model.to_json()` config so Keras 3 can rebuild it."""
+    """Rewrite a Keras 2 Sequential `model.to_json()` config so Keras 3 can rebuild it."""
     if config.get("class_name") != "Sequential":
         return config
-    layers = list(config["config"]["layers"])
-    first = layers[0]["config"]
-    shape = first.pop("batch_input_shape", None) or first.pop("batch_shape", None)
-    if layers[0]["class_name"] != "InputLayer" and shape is not None:
-        layers.insert(0, {"class_name": "InputLayer",
-                          "config": {"batch_shape": shape, "dtype": "float32",
-                                     "name": "input_layer"}})
-    elif layers[0]["class_name"] == "InputLayer":
-        first["batch_shape"] = shape
+    layers = json.loads(json.dumps(config["config"]["layers"]))
+    _strip_registry_keys(layers)
+    shape = None
     for layer in layers:
-        layer.pop("module", None)
-        layer.pop("registered_name", None)
-        layer_config = layer["config"]
-        for key in ("kernel_initializer", "bias_initializer", "beta_initializer",
-                    "gamma_initializer", "moving_mean_initializer",
-                    "moving_variance_initializer"):
-            value = layer_config.get(key)
-            if isinstance(value, dict):
-                value.pop("module", None)
-                value.pop("registered_name", None)
-        if isinstance(layer_config.get("dtype"), dict):
-            layer_config["dtype"] = "float32"
-    return {"class_name": "Sequential",
+        layer.pop("build_config", None)
+        settings = layer["config"]
+        shape = settings.pop("batch_input_shape", None) or shape
+        settings.pop("ragged", None)
+        if isinstance(settings.get("dtype"), dict):
+            settings["dtype"] = "float32"
+        if isinstance(settings.get("axis"), list) and len(settings["axis"]) == 1:
+            settings["axis"] = settings["axis"][0]
+    if layers[0]["class_name"] == "InputLayer":
+        layers[0]["config"]["batch_shape"] = shape
+    elif shape is not None:
+        layers.insert(0, {"class_name": "InputLayer",
+                          "config": {"batch_shape": shape, "name": "input_layer"}})
+    return {"module": "keras", "class_name": "Sequential", "registered_name": None,
             "config": {"name": config["config"].get("name", "sequential"), "layers": layers}}
 
 
@@ -133,7 +140,8 @@ def load_architecture_json(path: str | Path) -> keras.Model:
         config = _keras2_to_keras3(json.loads(text))
         return keras.models.model_from_json(json.dumps(config))
     except Exception as e:
-        raise ValueError(f"{path}: cannot rebuild this architecture ({e}). If it is the seed "
+        reason = str(e)[:300]
+        raise ValueError(f"{path}: cannot rebuild this architecture ({reason}). If it is the seed "
                          "CNN, load its weights into fer_utils.model.build_seed_cnn().") from e
 
 
@@ -189,3 +197,42 @@ def seed_weights_model(weights: str | Path) -> FaceClassifier:
     model = build_model("seed_cnn")
     _load_weights(model, Path(weights))
     return FaceClassifier(model=model, name=Path(weights).stem)
+
+
+class TFLiteClassifier:
+    """A TFLite model file with the same `predict` as FaceClassifier."""
+
+    def __init__(self, path: str | Path, preprocessing: Preprocessing | None = None):
+        try:
+            from ai_edge_litert.interpreter import Interpreter
+        except ImportError:  # platforms without a LiteRT wheel
+            Interpreter = tf.lite.Interpreter  # noqa: N806
+        self.path = Path(path)
+        if not self.path.exists():
+            raise FileNotFoundError(f"{self.path}: no such TFLite file; export one with "
+                                    "fer_utils.artifacts.export_model.")
+        self.interpreter = Interpreter(model_path=str(self.path))
+        self.input = self.interpreter.get_input_details()[0]
+        self.output = self.interpreter.get_output_details()[0]
+        self.preprocessing = preprocessing or Preprocessing(int(self.input["shape"][1]))
+        self._batch = 0
+
+    def _resize(self, batch: int) -> None:
+        if batch != self._batch:
+            size = self.preprocessing.input_size
+            self.interpreter.resize_tensor_input(self.input["index"], [batch, size, size, 1])
+            self.interpreter.allocate_tensors()
+            self._batch = batch
+
+    def predict(self, faces: np.ndarray, batch_size: int = 256) -> np.ndarray:
+        """Class probabilities (N, 7) for uint8 grayscale faces (N, H, W)."""
+        from .pipeline import preprocess
+
+        out = []
+        for i in range(0, len(faces), batch_size):
+            x = preprocess(np.asarray(faces[i:i + batch_size]), self.preprocessing).numpy()
+            self._resize(len(x))
+            self.interpreter.set_tensor(self.input["index"], x)
+            self.interpreter.invoke()
+            out.append(self.interpreter.get_tensor(self.output["index"]).copy())
+        return np.concatenate(out) if out else np.zeros((0, 7), np.float32)
