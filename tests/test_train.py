@@ -1,0 +1,170 @@
+"""Training: resume after a kill, determinism, several devices, checkpoints that survive."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+
+from fer_utils.data import FaceDataset, load_fer2013_csv
+from fer_utils.pipeline import Augmentation
+from fer_utils.train import TrainConfig, profile, train
+
+pytestmark = pytest.mark.slow
+
+TINY = TrainConfig(profile="test", epochs=3, batch_size=32, warmup_epochs=1,
+                   augmentation=Augmentation(erase=0.2), patience=10, seed=3)
+
+
+def _pattern_faces(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Noisy images whose class is where a bright square sits: learnable in a few epochs."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 7, n)
+    images = rng.integers(0, 90, (n, 48, 48)).astype(np.uint8)
+    for i, k in enumerate(labels):
+        top, left = 4 + 5 * k, 6 + 4 * k
+        images[i, top:top + 10, left:left + 10] = 230
+    return images, labels
+
+
+@pytest.fixture(scope="module")
+def tiny_csv(tmp_path_factory) -> Path:
+    images, labels = _pattern_faces(320, seed=0)
+    usage = np.where(np.arange(320) < 256, "Training", "PublicTest")
+    path = tmp_path_factory.mktemp("data") / "tiny.csv"
+    pd.DataFrame({"emotion": labels, "pixels": [" ".join(map(str, im.ravel())) for im in images],
+                  "Usage": usage}).to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_csv) -> FaceDataset:
+    return load_fer2013_csv(tiny_csv, cache=False)
+
+
+def _weights(path: Path) -> list[np.ndarray]:
+    return [np.asarray(w) for w in keras.models.load_model(path, compile=False).get_weights()]
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "fer_utils.cli", "train", *args]
+
+
+def test_same_seed_gives_the_same_weights(tiny, tmp_path):
+    first = train(tiny, tmp_path / "a", TINY, verbose=0)
+    second = train(tiny, tmp_path / "b", TINY, verbose=0)
+    for a, b in zip(_weights(first.out / "last.keras"), _weights(second.out / "last.keras"),
+                    strict=True):
+        np.testing.assert_array_equal(a, b)
+    other = train(tiny, tmp_path / "c", TrainConfig(**{**TINY.__dict__, "seed": 4}), verbose=0)
+    assert any(not np.array_equal(a, b) for a, b in zip(
+        _weights(first.out / "last.keras"), _weights(other.out / "last.keras"), strict=True))
+
+
+def test_a_run_keeps_its_best_epoch_and_leaves_its_artifacts(tiny, tmp_path):
+    result = train(tiny, tmp_path / "run", TINY, verbose=0)
+    assert list(result.history["epoch"]) == [1, 2, 3]
+    best = result.history["val_accuracy"].idxmax()
+    assert result.state["finished"]
+    assert result.state["best_val_accuracy"] == pytest.approx(result.history["val_accuracy"][best])
+    assert result.state["best_epoch"] == result.history["epoch"][best]
+    names = {p.name for p in result.out.iterdir()}
+    assert {"best.keras", "last.keras", "log.csv", "state.json", "fer_cnn.keras",
+            "fer_cnn.card.json", "fer_cnn.tflite", "fer_cnn.json"} <= names
+    card = json.loads((result.out / "fer_cnn.card.json").read_text())
+    assert card["validation"]["split"] == "PublicTest"
+    assert card["validation"]["accuracy"] == pytest.approx(result.state["best_val_accuracy"],
+                                                           abs=1e-6)
+    assert card["data"]["sha256"] == tiny.checksum and card["training"]["seed"] == 3
+    # A finished run is not trained again.
+    again = train(tiny, result.out, TINY, verbose=0)
+    assert len(again.history) == 3
+
+
+def test_resume_after_a_kill_ends_where_an_uninterrupted_run_does(tiny_csv, tmp_path):
+    args = ["--data", str(tiny_csv), "--epochs", "4", "--batch-size", "32", "--seed", "5",
+            "--verbose", "0"]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen(_cli(*args, "--out", str(killed)), env=env)
+    state = killed / "state.json"
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        if state.exists() and json.loads(state.read_text())["epoch"] >= 1:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    interrupted = json.loads(state.read_text())
+    assert not interrupted["finished"] and 1 <= interrupted["epoch"] < 4
+    subprocess.run(_cli(*args, "--out", str(killed)), env=env, check=True)
+    straight = tmp_path / "straight"
+    subprocess.run(_cli(*args, "--out", str(straight)), env=env, check=True)
+    for a, b in zip(_weights(killed / "last.keras"), _weights(straight / "last.keras"),
+                    strict=True):
+        np.testing.assert_array_equal(a, b)
+    logs = [pd.read_csv(run / "log.csv") for run in (killed, straight)]
+    assert list(logs[0]["epoch"]) == [1, 2, 3, 4]
+    np.testing.assert_array_equal(logs[0]["val_accuracy"], logs[1]["val_accuracy"])
+
+
+def test_two_logical_cpus_train_under_mirrored_strategy(tiny_csv, tmp_path):
+    out = tmp_path / "mirrored"
+    subprocess.run(_cli("--data", str(tiny_csv), "--epochs", "1", "--batch-size", "16",
+                        "--cpu-devices", "2", "--verbose", "0", "--out", str(out)),
+                   env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}, check=True)
+    state = json.loads((out / "state.json").read_text())
+    assert state["replicas"] == 2 and state["global_batch"] == 32
+    assert state["finished"]
+
+
+def test_a_full_disk_keeps_the_last_good_checkpoint(tiny, tmp_path, monkeypatch):
+    saves = {"n": 0}
+    real_save = keras.Model.save
+
+    def failing_save(self, path, *args, **kwargs):
+        saves["n"] += 1
+        if saves["n"] > 2:  # epoch 1 writes best.keras and last.keras, then the disk is full
+            Path(path).write_bytes(b"half a file")
+            raise OSError(28, "No space left on device")
+        return real_save(self, path, *args, **kwargs)
+
+    monkeypatch.setattr(keras.Model, "save", failing_save)
+    out = tmp_path / "run"
+    with pytest.raises(OSError, match="No space left"):
+        train(tiny, out, TINY, verbose=0)
+    monkeypatch.undo()
+    assert json.loads((out / "state.json").read_text())["epoch"] == 1
+    assert not list(out.glob(".partial-*"))
+    keras.models.load_model(out / "last.keras", compile=False)  # intact and loadable
+    assert train(tiny, out, TINY, verbose=0).state["finished"]
+
+
+def test_a_different_configuration_refuses_an_existing_run(tiny, tmp_path):
+    train(tiny, tmp_path / "run", TrainConfig(**{**TINY.__dict__, "epochs": 1}), verbose=0)
+    with pytest.raises(ValueError, match="other settings or data"):
+        train(tiny, tmp_path / "run", TINY, verbose=0)
+
+
+def test_profiles_and_balancing_options_are_checked():
+    assert profile("full").epochs > profile("quick").epochs
+    assert profile("quick", epochs=2, seed=None).epochs == 2
+    with pytest.raises(ValueError, match="unknown profile"):
+        profile("huge")
+    with pytest.raises(ValueError, match="balance must be one of"):
+        TrainConfig(balance="smote")
+
+
+def test_missing_data_path_is_a_clear_cli_error(tmp_path):
+    result = subprocess.run(_cli("--data", str(tmp_path / "nope.csv"), "--out",
+                                 str(tmp_path / "r")), capture_output=True, text=True,
+                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert result.returncode == 2
+    assert "nope.csv: no such file" in result.stderr
