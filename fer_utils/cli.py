@@ -57,7 +57,201 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=_train)
 
 
-COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_train]
+def _data(args: argparse.Namespace) -> int:
+    if args.data_command == "synth":
+        from .synth import write_synthetic_csv
+
+        path = write_synthetic_csv(args.out, args.train, args.val, args.test, args.seed)
+        print(f"wrote {args.train + args.val + args.test:,} synthetic faces to {path}")
+    elif args.data_command == "audit":
+        from .audit import duplicate_audit, duplicate_groups
+        from .data import load_dataset
+
+        dataset = load_dataset(args.file, skip_bad_rows=args.skip_bad_rows)
+        print(dataset.describe())
+        print(duplicate_audit(dataset).to_string(index=False))
+        groups = duplicate_groups(dataset)
+        print(f"\n{len(groups)} groups of identical images, "
+              f"{int(groups['labels_disagree'].sum())} with disagreeing labels; first ones:")
+        print(groups.head(args.show).to_string(index=False))
+    else:
+        from .samples import fetch_samples
+
+        for name, path in fetch_samples().items():
+            print(f"{name:28s} {path}")
+    return 0
+
+
+def _add_data(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("data", help="make synthetic data, audit a dataset, fetch sample media")
+    data = p.add_subparsers(dest="data_command", required=True)
+    synth = data.add_parser("synth", help="write synthetic faces as a FER-2013 CSV")
+    synth.add_argument("--out", type=Path, required=True)
+    synth.add_argument("--train", type=int, default=4000)
+    synth.add_argument("--val", type=int, default=500)
+    synth.add_argument("--test", type=int, default=500)
+    synth.add_argument("--seed", type=int, default=0)
+    audit = data.add_parser("audit", help="duplicate images within and across splits")
+    audit.add_argument("file", help="FER-2013 CSV or image folder")
+    audit.add_argument("--show", type=int, default=10, help="duplicate groups to list")
+    audit.add_argument("--skip-bad-rows", action="store_true")
+    data.add_parser("samples", help="fetch the sample videos and photos into data/samples")
+    p.set_defaults(handler=_data)
+
+
+def _classifier(args: argparse.Namespace):
+    from .artifacts import load_model
+    from .paths import SHIPPED_MODEL
+    from .pipeline import Preprocessing
+
+    spec = None
+    if getattr(args, "scale", None) or getattr(args, "input_size", None):
+        spec = Preprocessing(args.input_size or 48, args.scale or "unit")
+    return load_model(args.model or SHIPPED_MODEL, getattr(args, "weights", None), spec)
+
+
+def _model_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", help="model file (.keras, .h5, or .json with --weights); "
+                   "default: the shipped models/fer_cnn.keras")
+    p.add_argument("--weights", help="weights for a .json architecture")
+    p.add_argument("--scale", choices=["unit", "symmetric"],
+                   help="pixel scaling the model expects: /255 or [-1, 1]")
+    p.add_argument("--input-size", type=int, help="the model's square input size")
+
+
+def _video_options(p: argparse.ArgumentParser) -> None:
+    _model_options(p)
+    rate = p.add_mutually_exclusive_group()
+    rate.add_argument("--fps", type=float, help="analysed frames per second")
+    rate.add_argument("--every", type=int, help="analyse every Nth frame")
+    p.add_argument("--detector", default="default", choices=["default", "seed", "reference"])
+    p.add_argument("--smoothing", default="ema", choices=["ema", "window", "none"])
+    p.add_argument("--alpha", type=float, default=0.4, help="ema weight of the newest frame")
+    p.add_argument("--window", type=int, default=5, help="frames in the moving window")
+    p.add_argument("--max-seconds", type=float, help="stop after this much video")
+
+
+def _analysis(args: argparse.Namespace, source, display: bool) -> int:
+    import json
+
+    from .tracking import Smoothing
+    from .video import analyze
+
+    result = analyze(source, _classifier(args), args.out, fps=args.fps, every=args.every,
+                     detector=args.detector, max_seconds=args.max_seconds, display=display,
+                     smoothing=Smoothing(args.smoothing, args.alpha, args.window))
+    summary = result.summary
+    print(json.dumps({k: summary[k] for k in ("video", "frames_analysed", "face_share",
+                                              "partial", "error")}))
+    for name, path in result.files.items():
+        print(f"{name:12s} {path}")
+    return 1 if summary["partial"] else 0
+
+
+def _analyze(args: argparse.Namespace) -> int:
+    from .samples import sample_path
+
+    return _analysis(args, args.video or sample_path("WolfgangLanger_Pexels.mp4"), False)
+
+
+def _live(args: argparse.Namespace) -> int:
+    return _analysis(args, args.source, not args.no_display)
+
+
+def _predict(args: argparse.Namespace) -> int:
+    import json
+
+    from .faces import FaceDetector, crop_face, read_image, to_gray
+    from .labels import EMOTIONS
+
+    classifier = _classifier(args)
+    detector = FaceDetector(args.detector)
+    for image_path in args.images:
+        gray = to_gray(read_image(image_path))
+        boxes = detector.detect(gray)
+        size = classifier.preprocessing.input_size
+        crops = [crop_face(gray, box, size) for box in boxes]
+        probs = classifier.predict(crops) if crops else []
+        if not crops:
+            print(json.dumps({"file": image_path, "faces": 0}))
+        for box, p in zip(boxes, probs, strict=True):
+            print(json.dumps({"file": image_path, "box": [int(v) for v in box],
+                              "probabilities": {e: round(float(v), 4)
+                                                for e, v in zip(EMOTIONS, p, strict=True)},
+                              "label": EMOTIONS[int(p.argmax())]}))
+    return 0
+
+
+def _add_video(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("analyze", help="emotion timeline of a video: CSV, JSON, MP4, PNG")
+    p.add_argument("video", nargs="?", help="video file (default: the sample clip)")
+    p.add_argument("--out", type=Path, required=True)
+    _video_options(p)
+    p.set_defaults(handler=_analyze)
+    p = sub.add_parser("live", help="annotated webcam (or file) frames in a window")
+    p.add_argument("--source", default="0", help="camera index or video file")
+    p.add_argument("--no-display", action="store_true", help="run headless, write outputs")
+    p.add_argument("--out", type=Path, help="also write the outputs here")
+    _video_options(p)
+    p.set_defaults(handler=_live)
+    p = sub.add_parser("predict", help="one JSON line per face found in each image")
+    p.add_argument("images", nargs="+")
+    p.add_argument("--detector", default="default", choices=["default", "seed", "reference"])
+    _model_options(p)
+    p.set_defaults(handler=_predict)
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    import json
+
+    from .data import load_dataset
+    from .evaluate import evaluate
+
+    dataset = load_dataset(args.data, skip_bad_rows=args.skip_bad_rows)
+    print(dataset.describe())
+    result = evaluate(_classifier(args), dataset, args.split, args.out, tta=args.tta)
+    metrics = result.metrics
+    print(json.dumps({k: metrics[k] for k in ("split", "n", "accuracy", "balanced_accuracy",
+                                              "macro_f1", "top2_accuracy", "log_loss", "ece")}))
+    if args.tta:
+        print(json.dumps({"tta": metrics["tta"]["mode"], "accuracy": metrics["tta"]["accuracy"]}))
+    print(f"metrics, confusion tables and figures in {args.out}")
+    return 0
+
+
+def _leakage(args: argparse.Namespace) -> int:
+    from .data import load_dataset
+    from .leakage import leakage_lesson
+
+    dataset = load_dataset(args.data)
+    print(dataset.describe())
+    lesson = leakage_lesson(dataset, args.out, images=args.images, epochs=args.epochs)
+    print(lesson.table().to_string())
+    print("\nDuplicates in the dataset's own splits:")
+    print(lesson.official_duplicates.to_string(index=False))
+    return 0
+
+
+def _add_evaluate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("evaluate", help="metrics, confusion, calibration and mistakes on a split")
+    _model_options(p)
+    p.add_argument("--data", help="FER-2013 CSV or image folder (default: lookup, else synthetic)")
+    p.add_argument("--split", default="PublicTest",
+                   help="Training, PublicTest or PrivateTest (or train, val, test)")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--tta", choices=["flip", "flip+crops"], help="also report TTA figures")
+    p.add_argument("--skip-bad-rows", action="store_true")
+    p.set_defaults(handler=_evaluate)
+    p = sub.add_parser("leakage", help="the seed's leaky protocol against the honest one")
+    p.add_argument("--data")
+    p.add_argument("--images", type=int, default=3000, help="rows sampled for the lesson")
+    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--out", type=Path, required=True)
+    p.set_defaults(handler=_leakage)
+
+
+COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
+    _add_data, _add_train, _add_evaluate, _add_video]
 
 
 def parser() -> argparse.ArgumentParser:
@@ -74,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return int(args.handler(args) or 0)
-    except (ValueError, FileNotFoundError, OSError) as e:
+    except (ValueError, OSError) as e:
         print(f"fer-kit {args.command}: error: {e}", file=sys.stderr)
         return 2
 

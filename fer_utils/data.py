@@ -95,9 +95,9 @@ def assign_usage(labels: np.ndarray, seed: int = 0,
     stratify = labels if counts[counts > 0].min() >= 3 else None
     train, rest = train_test_split(index, train_size=fractions[0], random_state=seed,
                                    stratify=stratify)
-    rest_stratify = None if stratify is None else labels[rest]
-    if rest_stratify is not None and np.bincount(rest_stratify)[np.bincount(rest_stratify) > 0].min() < 2:
-        rest_stratify = None
+    rest_counts = np.bincount(labels[rest], minlength=NUM_CLASSES)
+    rest_stratify = labels[rest] if stratify is not None and rest_counts[
+        rest_counts > 0].min() >= 2 else None
     val, test = train_test_split(rest, train_size=fractions[1] / (fractions[1] + fractions[2]),
                                  random_state=seed, stratify=rest_stratify)
     usage = np.empty(len(labels), dtype=f"<U{max(map(len, USAGES))}")

@@ -34,3 +34,100 @@ def face_grid(images: np.ndarray, titles: list[str] | None = None, cols: int = 8
                 ax.set_title(titles[i], fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def emotion_timeline(frames, summary: dict | None = None) -> plt.Figure:
+    """Smoothed emotion probabilities over time, one panel per tracked face."""
+    from .annotate import COLOURS
+    from .labels import EMOTIONS
+
+    ids = sorted(frames["face_id"].unique()) if len(frames) else []
+    fig, axes = plt.subplots(max(1, len(ids)), 1, figsize=(10, 2.4 * max(1, len(ids))),
+                             squeeze=False, sharex=True)
+    for ax, face_id in zip(axes[:, 0], ids, strict=False):
+        rows = frames[frames["face_id"] == face_id]
+        ax.stackplot(rows["time_s"], *(rows[f"smoothed_{e}"] for e in EMOTIONS),
+                     labels=EMOTIONS, colors=[np.array(COLOURS[e][::-1]) / 255 for e in EMOTIONS])
+        ax.set_ylabel(f"face {face_id}")
+        ax.set_ylim(0, 1)
+    if not ids:
+        axes[0, 0].text(0.5, 0.5, "no face found", ha="center", va="center")
+    axes[-1, 0].set_xlabel("time (s)")
+    axes[0, 0].legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
+    if summary:
+        fig.suptitle(f"{Path(summary['video']).name}: face in {summary['face_share']:.0%} "
+                     "of analysed frames")
+    fig.tight_layout()
+    return fig
+
+
+def confusion_heatmap(matrix) -> plt.Figure:
+    """A row-normalised confusion matrix (DataFrame, true x predicted) as a heatmap."""
+    fig, ax = plt.subplots(figsize=(6.5, 5.5))
+    sns.heatmap(matrix, annot=True, fmt=".2f", cmap="Blues", vmin=0, vmax=1, ax=ax,
+                cbar_kws={"label": "share of the true class"})
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    fig.tight_layout()
+    return fig
+
+
+def per_class_bars(per_class: dict) -> plt.Figure:
+    """Precision, recall and F1 per emotion, side by side."""
+    import pandas as pd
+
+    table = pd.DataFrame(per_class).T[["precision", "recall", "f1"]]
+    fig, ax = plt.subplots(figsize=(8, 3.5))
+    table.plot.bar(ax=ax, rot=0, width=0.8)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("score")
+    ax.legend(loc="upper right", ncols=3)
+    fig.tight_layout()
+    return fig
+
+
+def reliability_diagram(bins, ece: float) -> plt.Figure:
+    """Accuracy against confidence per bin; the diagonal is perfect calibration."""
+    used = bins[bins["count"] > 0]
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    ax.plot([0, 1], [0, 1], ls="--", color="grey", label="perfectly calibrated")
+    ax.bar((used["low"] + used["high"]) / 2, used["accuracy"], width=used["high"] - used["low"],
+           edgecolor="black", alpha=0.7, label="accuracy in bin")
+    ax.plot(used["confidence"], used["accuracy"], "o", color="black", ms=3)
+    ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="confidence", ylabel="accuracy",
+           title=f"Reliability (ECE {ece:.3f})")
+    ax.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def mistakes_grid(mistakes, images: np.ndarray, limit: int = 24) -> plt.Figure:
+    """The most confident mistakes, titled true -> predicted (confidence)."""
+    top = mistakes.sort_values("confidence", ascending=False, kind="stable").head(limit)
+    titles = [f"{r.true}->{r.predicted}\n{r.confidence:.0%}" for r in top.itertuples()]
+    return face_grid(images[top["index"].to_numpy()], titles, cols=8, size=1.3)
+
+
+def training_curves(history) -> plt.Figure:
+    """Loss and accuracy per epoch, training and validation."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.5))
+    left.plot(history["epoch"], history["loss"], label="training")
+    left.plot(history["epoch"], history["val_loss"], label="validation (PublicTest)")
+    left.set(xlabel="epoch", ylabel="loss")
+    right.plot(history["epoch"], history["accuracy"], label="training")
+    right.plot(history["epoch"], history["val_accuracy"], label="validation (PublicTest)")
+    right.set(xlabel="epoch", ylabel="accuracy")
+    right.legend()
+    fig.tight_layout()
+    return fig
+
+
+def accuracy_bars(values: dict[str, float], title: str = "") -> plt.Figure:
+    """Labelled bars of a few shares (accuracies, twin shares) from 0 to 1."""
+    fig, ax = plt.subplots(figsize=(6, 3))
+    bars = ax.barh(list(values), list(values.values()), color=sns.color_palette()[:len(values)])
+    ax.bar_label(bars, labels=[f"{v:.1%}" for v in values.values()], padding=3)
+    ax.set_xlim(0, 1.1)
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig

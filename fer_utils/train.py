@@ -214,20 +214,23 @@ def _load_state(out: Path, config: TrainConfig, dataset: FaceDataset) -> dict:
 
 def train(dataset: FaceDataset, out: str | Path, config: TrainConfig | None = None, *,
           callbacks: list[keras.callbacks.Callback] | tuple = (), verbose: int | str = "auto",
-          ) -> TrainResult:
-    """Train on the Training split, select on PublicTest; resumes a run left in `out`."""
+          export: bool = True) -> TrainResult:
+    """Train on the Training split, select on PublicTest; resumes a run left in `out`.
+
+    With `export`, the best checkpoint is written as fer_cnn.* with its model card.
+    """
     config = config or PROFILES["quick"]
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     state = _load_state(out, config, dataset)
     if not state["finished"]:
-        _fit(dataset, out, config, state, list(callbacks), verbose)
+        _fit(dataset, out, config, state, list(callbacks), verbose, export)
     history = pd.read_csv(out / "log.csv")
     return TrainResult(out=out, config=config, history=history, state=state)
 
 
 def _fit(dataset: FaceDataset, out: Path, config: TrainConfig, state: dict,
-         callbacks: list, verbose: int | str) -> None:
+         callbacks: list, verbose: int | str, export: bool) -> None:
     make_deterministic(config.seed)
     train_set, val_set = dataset.split("Training"), dataset.split("PublicTest")
     weights = None
@@ -262,7 +265,8 @@ def _fit(dataset: FaceDataset, out: Path, config: TrainConfig, state: dict,
         model.fit(data, epochs=config.epochs, initial_epoch=state["epoch"],
                   steps_per_epoch=steps, validation_data=val, verbose=verbose, shuffle=False,
                   callbacks=[Checkpoint(out, state, config.patience), *callbacks])
-    _export(dataset, out, config, state, spec)
+    if export:
+        _export(dataset, out, config, state, spec)
     state["finished"] = True
     write_json(out / "state.json", state)
 

@@ -1,0 +1,107 @@
+"""The leakage lesson: the seed's protocol against the honest one, on the same data and budget.
+
+The seed oversampled the whole CSV and only then split it at random, so copies of the same
+image landed on both sides of the split and its test accuracy measured memory, not skill.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .audit import duplicate_audit, twin_share
+from .balance import oversample
+from .data import FaceDataset
+from .evaluate import classification_metrics
+from .labels import NUM_CLASSES
+from .train import TrainConfig, train
+
+
+@dataclass
+class LeakageLesson:
+    """Both protocols' test accuracy, the leaky test set's twin share, and FER-2013's own."""
+
+    seed_protocol_accuracy: float
+    honest_accuracy: float
+    seed_protocol_twin_share: float
+    honest_twin_share: float
+    official_duplicates: pd.DataFrame
+    images: int
+
+    def table(self) -> pd.DataFrame:
+        """The two protocols side by side."""
+        return pd.DataFrame({
+            "protocol": ["seed: oversample everything, then split at random",
+                         "honest: official split, oversample the training split only"],
+            "test accuracy": [self.seed_protocol_accuracy, self.honest_accuracy],
+            "test rows with a twin in training": [self.seed_protocol_twin_share,
+                                                  self.honest_twin_share],
+        }).set_index("protocol").round(4)
+
+
+def _oversample_before_splitting(dataset: FaceDataset, seed: int) -> FaceDataset:
+    """THE MISTAKE, reproduced on purpose: oversample all rows, evaluation rows included."""
+    counts = np.bincount(dataset.labels, minlength=NUM_CLASSES)
+    rng = np.random.default_rng(seed)
+    extra = [rng.choice(np.flatnonzero(dataset.labels == k), counts.max() - counts[k])
+             for k in range(NUM_CLASSES) if counts[k]]
+    return dataset.subset(np.concatenate([np.arange(len(dataset)), *extra]))
+
+
+def seed_protocol_split(dataset: FaceDataset, seed: int = 0,
+                        test_share: float = 0.1) -> FaceDataset:
+    """The seed's data: everything oversampled, then a random 90/10 split ignoring usage."""
+    pooled = _oversample_before_splitting(dataset, seed)
+    usage = np.full(len(pooled), "Training", dtype=pooled.usage.dtype)
+    test = np.random.default_rng(seed).permutation(len(pooled))[:int(test_share * len(pooled))]
+    usage[test] = "PublicTest"
+    return replace(pooled, usage=usage, source=f"{dataset.source} (seed protocol)",
+                   checksum=f"{dataset.checksum}+seed-protocol-{len(pooled)}")
+
+
+def honest_split(dataset: FaceDataset, seed: int = 0) -> FaceDataset:
+    """Official usage kept; only the Training split is oversampled."""
+    balanced = oversample(dataset.split("Training"), seed)
+    held_out = dataset.split("PublicTest")
+    return replace(balanced, images=np.concatenate([balanced.images, held_out.images]),
+                   labels=np.concatenate([balanced.labels, held_out.labels]),
+                   usage=np.concatenate([balanced.usage, held_out.usage]),
+                   source=f"{dataset.source} (honest protocol)", soft_labels=None,
+                   checksum=f"{dataset.checksum}+honest-{len(balanced)}")
+
+
+def stratified_sample(dataset: FaceDataset, images: int, seed: int = 0) -> FaceDataset:
+    """About `images` rows of Training and PublicTest, each class in proportion."""
+    rng = np.random.default_rng(seed)
+    pool = np.flatnonzero(np.isin(dataset.usage, ["Training", "PublicTest"]))
+    if images >= len(pool):
+        return dataset.subset(pool)
+    keep = [rng.choice(rows, max(1, round(len(rows) * images / len(pool))), replace=False)
+            for usage in ("Training", "PublicTest") for k in range(NUM_CLASSES)
+            if len(rows := pool[(dataset.usage[pool] == usage) & (dataset.labels[pool] == k)])]
+    return dataset.subset(np.sort(np.concatenate(keep)))
+
+
+def leakage_lesson(dataset: FaceDataset, out: str | Path, *, images: int = 3000,
+                   epochs: int = 3, seed: int = 0, verbose: int = 0) -> LeakageLesson:
+    """Train the seed CNN under both protocols with the same budget and compare."""
+    sample = stratified_sample(dataset, images, seed)
+    config = TrainConfig(profile="leakage", epochs=epochs, augmentation=None,
+                         label_smoothing=0.0, patience=epochs, seed=seed)
+    scores, twins = {}, {}
+    for name, data in (("seed", seed_protocol_split(sample, seed)),
+                       ("honest", honest_split(sample, seed))):
+        result = train(data, Path(out) / name, config, verbose=verbose, export=False)
+        test = data.split("PublicTest")
+        from .artifacts import load_model
+
+        model = load_model(result.best_model_path)
+        scores[name] = classification_metrics(test.labels, model.predict(test.images))
+        twins[name] = twin_share(data.split("Training").images, test.images)
+    return LeakageLesson(seed_protocol_accuracy=scores["seed"]["accuracy"],
+                         honest_accuracy=scores["honest"]["accuracy"],
+                         seed_protocol_twin_share=twins["seed"], honest_twin_share=twins["honest"],
+                         official_duplicates=duplicate_audit(dataset), images=len(sample))

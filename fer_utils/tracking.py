@@ -1,0 +1,92 @@
+"""Stable face ids across frames by greedy IoU matching, and per-track smoothing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Intersection over union of every box in a (N, 4) with every box in b (M, 4), xywh."""
+    a, b = np.asarray(a, float)[:, None, :], np.asarray(b, float)[None, :, :]
+    w = np.clip(np.minimum(a[..., 0] + a[..., 2], b[..., 0] + b[..., 2])
+                - np.maximum(a[..., 0], b[..., 0]), 0, None)
+    h = np.clip(np.minimum(a[..., 1] + a[..., 3], b[..., 1] + b[..., 3])
+                - np.maximum(a[..., 1], b[..., 1]), 0, None)
+    inter = w * h
+    union = a[..., 2] * a[..., 3] + b[..., 2] * b[..., 3] - inter
+    return np.where(union > 0, inter / np.maximum(union, 1e-9), 0.0)
+
+
+@dataclass
+class IoUTracker:
+    """Gives each face the id of the track it overlaps most; new faces get new ids."""
+
+    threshold: float = 0.3  # minimum IoU to continue a track
+    max_missed: int = 10  # analysed frames a track may go unseen before it ends
+    _boxes: dict[int, np.ndarray] = field(default_factory=dict)
+    _missed: dict[int, int] = field(default_factory=dict)
+    _next: int = 0
+
+    def update(self, boxes: np.ndarray) -> list[int]:
+        """Ids for this frame's boxes (in the same order)."""
+        ids = [-1] * len(boxes)
+        track_ids = list(self._boxes)
+        if track_ids and len(boxes):
+            overlap = iou(boxes, np.stack([self._boxes[t] for t in track_ids]))
+            for flat in np.argsort(-overlap, axis=None, kind="stable"):
+                i, j = np.unravel_index(flat, overlap.shape)
+                if overlap[i, j] < self.threshold:
+                    break
+                if ids[i] == -1 and track_ids[j] not in ids:
+                    ids[i] = track_ids[j]
+        for i, box in enumerate(boxes):
+            if ids[i] == -1:
+                ids[i], self._next = self._next, self._next + 1
+            self._boxes[ids[i]], self._missed[ids[i]] = np.asarray(box), 0
+        for t in track_ids:
+            if t not in ids:
+                self._missed[t] += 1
+                if self._missed[t] > self.max_missed:
+                    del self._boxes[t], self._missed[t]
+        return ids
+
+
+@dataclass(frozen=True)
+class Smoothing:
+    """Temporal smoothing of a track's probabilities: 'ema', 'window' or 'none'."""
+
+    method: str = "ema"
+    alpha: float = 0.4  # weight of the newest frame (ema)
+    window: int = 5  # frames in the moving average (window)
+
+    def __post_init__(self) -> None:
+        if self.method not in ("ema", "window", "none"):
+            raise ValueError(f"smoothing must be 'ema', 'window' or 'none', not {self.method!r}")
+        if not 0 < self.alpha <= 1 or self.window < 1:
+            raise ValueError("smoothing needs 0 < alpha <= 1 and window >= 1")
+
+
+@dataclass
+class TrackSmoother:
+    """Keeps each track's recent probabilities and returns their smoothed value."""
+
+    smoothing: Smoothing = field(default_factory=Smoothing)
+    _state: dict[int, np.ndarray] = field(default_factory=dict)
+    _history: dict[int, list[np.ndarray]] = field(default_factory=dict)
+
+    def update(self, track: int, probs: np.ndarray) -> np.ndarray:
+        """Smoothed probabilities for this track after seeing `probs`."""
+        method = self.smoothing.method
+        if method == "ema":
+            previous = self._state.get(track)
+            a = self.smoothing.alpha
+            self._state[track] = probs if previous is None else a * probs + (1 - a) * previous
+            return self._state[track]
+        if method == "window":
+            recent = self._history.setdefault(track, [])
+            recent.append(probs)
+            del recent[:-self.smoothing.window]
+            return np.mean(recent, axis=0)
+        return probs
