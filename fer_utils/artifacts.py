@@ -8,6 +8,7 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import pandas as pd
 import tensorflow as tf
 
 from .atomic import atomic_path, write_json, write_text
@@ -236,3 +237,19 @@ class TFLiteClassifier:
             self.interpreter.invoke()
             out.append(self.interpreter.get_tensor(self.output["index"]).copy())
         return np.concatenate(out) if out else np.zeros((0, 7), np.float32)
+
+
+def listing(folder: str | Path) -> pd.DataFrame:
+    """The files of a run or model folder with their sizes."""
+    files = sorted(p for p in Path(folder).iterdir() if p.is_file() and not p.name.startswith("."))
+    return pd.DataFrame({"file": [p.name for p in files],
+                         "size (KB)": [round(p.stat().st_size / 1024, 1) for p in files]})
+
+
+def card_table(path: str | Path) -> pd.DataFrame:
+    """A model card flattened into one field per row, for reading in a notebook."""
+    card = json.loads(Path(path).read_text())
+    card.get("validation", {}).pop("per_class", None)
+    flat = pd.json_normalize(card, sep=".").T
+    flat.columns = ["value"]
+    return flat

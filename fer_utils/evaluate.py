@@ -191,3 +191,14 @@ def compare_models(classifiers: dict, dataset, split: str = "PublicTest",
             row[f"accuracy_{tta}_tta"] = metrics["tta"]["accuracy"]
         rows.append(row)
     return pd.DataFrame(rows).set_index("model").round(4)
+
+
+def metrics_table(metrics: dict):
+    """Headline metrics as a one-column table, with the TTA figures beside when present."""
+    import pandas as pd
+
+    keys = ("n", "accuracy", "balanced_accuracy", "macro_f1", "top2_accuracy", "log_loss", "ece")
+    table = pd.DataFrame({"single crop": [metrics[k] for k in keys]}, index=list(keys))
+    if "tta" in metrics:
+        table[f"{metrics['tta']['mode']} TTA"] = [metrics["tta"][k] for k in keys]
+    return table.round(4)

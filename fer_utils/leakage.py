@@ -14,7 +14,7 @@ import pandas as pd
 
 from .audit import duplicate_audit, twin_share
 from .balance import oversample
-from .data import FaceDataset
+from .data import FaceDataset, stratified_sample
 from .evaluate import classification_metrics
 from .labels import NUM_CLASSES
 from .train import TrainConfig, train
@@ -73,22 +73,11 @@ def honest_split(dataset: FaceDataset, seed: int = 0) -> FaceDataset:
                    checksum=f"{dataset.checksum}+honest-{len(balanced)}")
 
 
-def stratified_sample(dataset: FaceDataset, images: int, seed: int = 0) -> FaceDataset:
-    """About `images` rows of Training and PublicTest, each class in proportion."""
-    rng = np.random.default_rng(seed)
-    pool = np.flatnonzero(np.isin(dataset.usage, ["Training", "PublicTest"]))
-    if images >= len(pool):
-        return dataset.subset(pool)
-    keep = [rng.choice(rows, max(1, round(len(rows) * images / len(pool))), replace=False)
-            for usage in ("Training", "PublicTest") for k in range(NUM_CLASSES)
-            if len(rows := pool[(dataset.usage[pool] == usage) & (dataset.labels[pool] == k)])]
-    return dataset.subset(np.sort(np.concatenate(keep)))
-
-
 def leakage_lesson(dataset: FaceDataset, out: str | Path, *, images: int = 3000,
                    epochs: int = 3, seed: int = 0, verbose: int = 0) -> LeakageLesson:
     """Train the seed CNN under both protocols with the same budget and compare."""
-    sample = stratified_sample(dataset, images, seed)
+    official = dataset.subset(np.isin(dataset.usage, ["Training", "PublicTest"]))
+    sample = stratified_sample(official, images, seed, usages=("Training", "PublicTest"))
     config = TrainConfig(profile="leakage", epochs=epochs, augmentation=None,
                          label_smoothing=0.0, patience=epochs, seed=seed)
     scores, twins = {}, {}

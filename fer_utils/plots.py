@@ -131,3 +131,91 @@ def accuracy_bars(values: dict[str, float], title: str = "") -> plt.Figure:
     ax.set_title(title)
     fig.tight_layout()
     return fig
+
+
+def class_distribution(counts) -> plt.Figure:
+    """Images per emotion and usage (counts is emotion x usage)."""
+    fig, ax = plt.subplots(figsize=(8, 3.5))
+    counts.plot.bar(ax=ax, rot=0)
+    ax.set_ylabel("images")
+    fig.tight_layout()
+    return fig
+
+
+def samples_per_class(dataset, per_class: int = 8, seed: int = 0) -> plt.Figure:
+    """A row of random training faces for each emotion."""
+    from .labels import EMOTIONS
+
+    rng = np.random.default_rng(seed)
+    picks, titles = [], []
+    for k, name in enumerate(EMOTIONS):
+        rows = np.flatnonzero(dataset.labels == k)
+        chosen = rng.choice(rows, min(per_class, len(rows)), replace=False) if len(rows) else []
+        picks += list(chosen) + [None] * (per_class - len(chosen))
+        titles += [name] * per_class
+    blank = np.full(dataset.images.shape[1:], 255, np.uint8)
+    images = np.stack([dataset.images[i] if i is not None else blank for i in picks])
+    return face_grid(images, titles, cols=per_class)
+
+
+def mean_faces(dataset) -> plt.Figure:
+    """The average face of each emotion."""
+    from .labels import EMOTIONS
+
+    means = [dataset.images[dataset.labels == k].mean(axis=0) if (dataset.labels == k).any()
+             else np.zeros(dataset.images.shape[1:]) for k in range(len(EMOTIONS))]
+    return face_grid(np.stack(means).astype(np.uint8), list(EMOTIONS), cols=7, size=1.6)
+
+
+def filter_grid(kernel: np.ndarray) -> plt.Figure:
+    """First-layer convolution filters (k, k, 1, F) as small images."""
+    filters = np.moveaxis(kernel[:, :, 0, :], -1, 0)
+    scaled = (filters - filters.min()) / (np.ptp(filters) or 1) * 255
+    return face_grid(scaled.astype(np.uint8), [str(i) for i in range(len(filters))], cols=8,
+                     size=0.9)
+
+
+def feature_maps(maps: dict[str, np.ndarray], per_layer: int = 8) -> plt.Figure:
+    """The first channels of each layer's output for one face, one row per layer."""
+    fig, axes = plt.subplots(len(maps), per_layer, figsize=(per_layer * 1.2, len(maps) * 1.4),
+                             squeeze=False)
+    for row, (name, out) in zip(axes, maps.items(), strict=True):
+        for c, ax in enumerate(row):
+            ax.axis("off")
+            if c < out.shape[-1]:
+                ax.imshow(out[0, :, :, c], cmap="viridis")
+        row[0].set_title(f"{name} {out.shape[1]}x{out.shape[2]}x{out.shape[3]}", fontsize=8,
+                         loc="left")
+    fig.tight_layout()
+    return fig
+
+
+def grad_cam_overlay(face: np.ndarray, cam: np.ndarray, title: str) -> plt.Figure:
+    """A face, its Grad-CAM map, and the two overlaid."""
+    fig, axes = plt.subplots(1, 3, figsize=(7, 2.6))
+    axes[0].imshow(face, cmap="gray")
+    axes[1].imshow(cam, cmap="jet")
+    axes[2].imshow(face, cmap="gray")
+    axes[2].imshow(cam, cmap="jet", alpha=0.45)
+    for ax, name in zip(axes, ("face", "Grad-CAM", "overlay"), strict=True):
+        ax.set_title(name)
+        ax.axis("off")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def share_bars(shares: dict[str, float], title: str = "") -> plt.Figure:
+    """Share of time per emotion as horizontal bars."""
+    from .annotate import COLOURS
+
+    fig, ax = plt.subplots(figsize=(6, 3))
+    names = list(shares)
+    ax.barh(names, [shares[n] for n in names],
+            color=[np.array(COLOURS[n][::-1]) / 255 for n in names])
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("share of time")
+    ax.set_title(title)
+    ax.invert_yaxis()
+    fig.tight_layout()
+    return fig

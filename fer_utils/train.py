@@ -7,6 +7,7 @@ model `fer_cnn.*` with its model card.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -73,6 +74,15 @@ def profile(name: str, **overrides) -> TrainConfig:
     if name not in PROFILES:
         raise ValueError(f"unknown profile {name!r}; choose from {', '.join(PROFILES)}")
     return replace(PROFILES[name], **{k: v for k, v in overrides.items() if v is not None})
+
+
+def run_folder(config: TrainConfig, dataset: FaceDataset, root: str | Path | None = None) -> Path:
+    """A folder named by the settings and data, so the same run resumes and others stay apart."""
+    from .paths import RUNS_DIR
+
+    key = json.dumps([config.to_dict(), dataset.checksum], sort_keys=True)
+    digest = hashlib.sha1(key.encode()).hexdigest()[:10]
+    return Path(root or RUNS_DIR) / f"{config.profile}-{digest}"
 
 
 def make_deterministic(seed: int) -> None:

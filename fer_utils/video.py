@@ -297,3 +297,12 @@ def summarize(frames: pd.DataFrame, counts: dict[str, int], step: int, native_fp
         "face_share": round(counts["with_face"] / analysed, 4) if analysed else 0.0,
         "partial": error is not None, "error": error, "faces": faces,
     }
+
+
+def summary_table(summary: dict) -> pd.DataFrame:
+    """Per face: seconds on screen, dominant emotion, changes and valence shares."""
+    rows = [{"face": face_id, "seconds": f["seconds"], "dominant": f["dominant"],
+             "changes": f["changes"], **{f"{v} share": s for v, s in f["valence_share"].items()}}
+            for face_id, f in summary["faces"].items()]
+    return pd.DataFrame(rows, columns=["face", "seconds", "dominant", "changes",
+                                       *(f"{v} share" for v in VALENCE)]).set_index("face")

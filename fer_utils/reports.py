@@ -1,0 +1,185 @@
+"""The report run: every notebook executed with papermill, rendered to HTML, and an index."""
+
+from __future__ import annotations
+
+import html
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from .atomic import write_text
+from .paths import NOTEBOOKS_DIR, REPORTS_DIR
+
+KERNEL = "fer-kit"
+SUMMARY_MIME = "application/vnd.fer-kit.summary+json"
+NOTEBOOKS = ("01_explore_data", "02_train", "03_evaluate", "04_analyze_video",
+             "05_cnn_layer_by_layer")
+
+
+def report_summary(headline: str, data: str, model: str | None = None) -> None:
+    """Show a notebook's headline result; the report index reads it back from the output."""
+    summary = {"headline": headline, "data": data, "model": model}
+    text = f"**{headline}**\n\n- data: {data}\n- model: {model or 'none'}"
+    try:
+        from IPython import get_ipython
+        from IPython.display import display
+    except ImportError:
+        get_ipython = None
+    if get_ipython is not None and get_ipython() is not None:
+        display({"text/markdown": text, SUMMARY_MIME: summary}, raw=True)
+    else:
+        print(text)
+
+
+def report_parameters(data: str | None = None) -> dict[str, dict]:
+    """The values the report run injects into each notebook (stored defaults are tiny)."""
+    from .data import find_fer2013
+    from .paths import SHIPPED_MODEL
+
+    found = find_fer2013(data)
+    real = found is not None
+    data_value = str(found) if real else None
+    train_out = str(REPORTS_DIR / "runs" / ("train-fer2013" if real else "train-synthetic"))
+    return {
+        "01_explore_data": {"data": data_value},
+        # On real FER-2013 the quick profile trains on a 6,000-image sample to stay in budget.
+        "02_train": {"data": data_value, "profile": "quick", "epochs": None,
+                     "max_train_images": 6000 if real else None, "out": train_out},
+        "03_evaluate": {"data": data_value, "model": str(Path(train_out) / "fer_cnn.keras"),
+                        "reference_model": str(SHIPPED_MODEL), "tta": "flip",
+                        "leakage_images": 3000 if real else 2000, "leakage_epochs": 3,
+                        "out": str(REPORTS_DIR / "runs" / "evaluate")},
+        "04_analyze_video": {"video": None, "model": str(SHIPPED_MODEL), "max_seconds": None,
+                             "out": str(REPORTS_DIR / "runs" / "video")},
+        "05_cnn_layer_by_layer": {"model": str(SHIPPED_MODEL)},
+    }
+
+
+@dataclass
+class ReportResult:
+    """One notebook's run: where it went, how long it took, what it said or why it failed."""
+
+    name: str
+    parameters: dict
+    seconds: float = 0.0
+    summary: dict = field(default_factory=dict)
+    error: str | None = None
+    html: Path | None = None
+
+
+def kernel_name() -> str:
+    """The kit's kernel, registered inside the running environment when it is missing."""
+    from jupyter_client.kernelspec import find_kernel_specs
+
+    if KERNEL not in find_kernel_specs():
+        from ipykernel.kernelspec import install
+
+        install(kernel_name=KERNEL, display_name="Python (fer-kit)", prefix=sys.prefix)
+    return KERNEL
+
+
+def _summary(notebook) -> dict:
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            if SUMMARY_MIME in output.get("data", {}):
+                return dict(output["data"][SUMMARY_MIME])
+    return {}
+
+
+def _failure(notebook, error: Exception) -> str:
+    """Which cell failed and why, from papermill's error."""
+    for index, cell in enumerate(notebook.cells):
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                return f"cell {index}: {output['ename']}: {output['evalue']}"[:500]
+    return f"{type(error).__name__}: {error}"[:500]
+
+
+def render_html(notebook, path: Path) -> Path:
+    """The executed notebook as an HTML report without code cells."""
+    from nbconvert import HTMLExporter
+
+    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True,
+                            exclude_output_prompt=True)
+    body, _ = exporter.from_notebook_node(notebook)
+    return write_text(path, body)
+
+
+def run_notebook(name: str, parameters: dict, out: Path,
+                 notebooks: Path = NOTEBOOKS_DIR) -> ReportResult:
+    """Execute one notebook with papermill and render it; failures are recorded, not raised."""
+    import nbformat
+    import papermill
+
+    result = ReportResult(name=name, parameters=parameters)
+    executed = out / f"{name}.ipynb"
+    started = time.perf_counter()
+    try:
+        papermill.execute_notebook(notebooks / f"{name}.ipynb", executed, parameters=parameters,
+                                   kernel_name=kernel_name(), cwd=str(notebooks),
+                                   progress_bar=False)
+    except Exception as e:  # papermill raises for any failing cell; keep going
+        result.error = str(e)
+    result.seconds = round(time.perf_counter() - started, 1)
+    if executed.exists():
+        notebook = nbformat.read(executed, as_version=4)
+        if result.error:
+            result.error = _failure(notebook, Exception(result.error))
+        result.summary = _summary(notebook)
+        result.html = render_html(notebook, out / f"{name}.html")
+    return result
+
+
+def write_index(results: list[ReportResult], out: Path) -> Path:
+    """reports/index.html: every report with parameters, data, model, date, runtime, headline."""
+    date = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    rows = []
+    for r in results:
+        link = (f'<a href="{r.html.name}">{r.name}</a>' if r.html else r.name)
+        status = (f'<span class="failed">FAILED</span> {html.escape(r.error)}' if r.error
+                  else html.escape(r.summary.get("headline", "")))
+        params = html.escape(json.dumps({k: v for k, v in r.parameters.items() if v is not None}))
+        rows.append(f"<tr><td>{link}</td><td>{status}</td>"
+                    f"<td>{html.escape(str(r.summary.get('data', '')))}</td>"
+                    f"<td>{html.escape(str(r.summary.get('model') or ''))}</td>"
+                    f"<td>{r.seconds:.0f} s</td><td><code>{params}</code></td></tr>")
+    page = f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>FER kit reports</title>
+<style>body{{font-family:system-ui,sans-serif;margin:2em;max-width:80em}}
+table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:.4em .6em;
+vertical-align:top;text-align:left}}code{{font-size:.8em}}.failed{{color:#b00;font-weight:bold}}
+</style></head><body>
+<h1>FER kit reports</h1><p>Rendered {date}. {sum(r.error is None for r in results)} of
+{len(results)} notebooks ran.</p>
+<table><tr><th>report</th><th>headline</th><th>data</th><th>model</th><th>runtime</th>
+<th>parameters</th></tr>
+{chr(10).join(rows)}
+</table></body></html>
+"""
+    return write_text(out / "index.html", page)
+
+
+def run_reports(names: list[str] | None = None, parameters: dict | None = None,
+                out: str | Path = REPORTS_DIR, data: str | None = None) -> list[ReportResult]:
+    """Run the notebooks in order into `out`; `parameters` override every named notebook's."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    plan = report_parameters(data)
+    names = list(names or NOTEBOOKS)
+    unknown = set(names) - set(NOTEBOOKS)
+    if unknown:
+        raise ValueError(f"unknown notebook(s) {', '.join(sorted(unknown))}; "
+                         f"choose from {', '.join(NOTEBOOKS)}")
+    results = []
+    for name in names:
+        values = {**plan[name], **(parameters or {})}
+        print(f"running {name} ...", flush=True)
+        result = run_notebook(name, values, out)
+        print(f"  {'FAILED ' + result.error if result.error else 'ok'} "
+              f"({result.seconds:.0f} s) -> {result.html}", flush=True)
+        results.append(result)
+        write_index(results, out)
+    return results
