@@ -96,15 +96,20 @@ def head(model: keras.Model, x: np.ndarray) -> pd.DataFrame:
 def grad_cam(model: keras.Model, x: np.ndarray, layer: str = "block5_conv",
              class_index: int | None = None) -> tuple[np.ndarray, int]:
     """Grad-CAM heat map (input size, 0..1) for a class (default: the predicted one)."""
-    probe = keras.Model(model.inputs, [model.get_layer(layer).output, model.output])
-    x = tf.convert_to_tensor(x)
+    split = [layer_.name for layer_ in model.layers].index(layer) + 1
+    maps = tf.convert_to_tensor(x)
+    for part in model.layers[:split]:
+        maps = part(maps, training=False)
     with tf.GradientTape() as tape:
-        maps, probs = probe(x, training=False)
+        tape.watch(maps)
+        probs = maps
+        for part in model.layers[split:]:
+            probs = part(probs, training=False)
         if class_index is None:
             class_index = int(tf.argmax(probs[0]))
         score = probs[:, class_index]
     grads = tape.gradient(score, maps)
     weights = tf.reduce_mean(grads, axis=(1, 2))
     cam = tf.nn.relu(tf.reduce_sum(maps * weights[:, None, None, :], axis=-1))[0]
-    cam = tf.image.resize(cam[..., None], x.shape[1:3])[..., 0].numpy()
+    cam = tf.image.resize(cam[..., None], np.shape(x)[1:3])[..., 0].numpy()
     return cam / cam.max() if cam.max() > 0 else cam, class_index

