@@ -105,19 +105,18 @@ def bench_train_input(dataset, steps: int, batch_size: int = 64) -> dict:
     x = preprocess(images, spec).numpy()
     y = np.eye(NUM_CLASSES, dtype=np.float32)[labels]
     memory = tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size).repeat()
-    piped_it, memory_it = iter(piped), iter(memory)
 
-    def run(iterator) -> Callable[[], None]:
-        return lambda: model.fit(iterator, steps_per_epoch=steps, epochs=1, verbose=0)
+    def run(data) -> None:
+        model.fit(data, steps_per_epoch=steps, epochs=1, verbose=0, shuffle=False)
 
     # Interleave the two so drifting machine speed hits both alike.
     timings = {"pipeline": [], "in_memory": []}
-    run(piped_it)()
-    run(memory_it)()
+    run(piped)
+    run(memory)
     for _ in range(3):
-        for name, iterator in (("pipeline", piped_it), ("in_memory", memory_it)):
+        for name, data in (("pipeline", piped), ("in_memory", memory)):
             start = time.perf_counter()
-            run(iterator)()
+            run(data)
             timings[name].append(time.perf_counter() - start)
     pipe, mem = statistics.median(timings["pipeline"]), statistics.median(timings["in_memory"])
     return {"input": dataset.source, "steps": steps, "batch_size": batch_size,
@@ -269,8 +268,10 @@ def _model_stem(scratch: Path) -> tuple[Path, str]:
     """The shipped model, or a freshly built seed CNN exported to scratch when there is none."""
     from .paths import SHIPPED_MODEL
 
-    if SHIPPED_MODEL.exists():
-        return SHIPPED_MODEL.with_suffix(""), "shipped model"
+    stem = SHIPPED_MODEL.with_suffix("")
+    needed = (SHIPPED_MODEL, stem.with_suffix(".tflite"), stem.with_name(stem.name + ".dr.tflite"))
+    if all(path.exists() for path in needed):
+        return stem, "shipped model"
     from .artifacts import export_model
     from .model import FaceClassifier, build_seed_cnn
 

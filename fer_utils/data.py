@@ -174,7 +174,10 @@ def _parse_pixels(pixels: pd.Series) -> np.ndarray | None:
     sep = f" {_SENTINEL} "
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        values = np.fromstring(sep.join(pixels.tolist()), dtype=np.int32, sep=" ")
+        try:
+            values = np.fromstring(sep.join(pixels.tolist()), dtype=np.int32, sep=" ")
+        except ValueError:  # text that is not a number: the row-by-row check names it
+            return None
     n = len(pixels)
     if values.size != n * (PIXELS + 1) - 1:
         return None

@@ -50,10 +50,11 @@ def emotion_timeline(frames, summary: dict | None = None) -> plt.Figure:
                      labels=EMOTIONS, colors=[np.array(COLOURS[e][::-1]) / 255 for e in EMOTIONS])
         ax.set_ylabel(f"face {face_id}")
         ax.set_ylim(0, 1)
-    if not ids:
+    if ids:
+        axes[0, 0].legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
+    else:
         axes[0, 0].text(0.5, 0.5, "no face found", ha="center", va="center")
     axes[-1, 0].set_xlabel("time (s)")
-    axes[0, 0].legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
     if summary:
         fig.suptitle(f"{Path(summary['video']).name}: face in {summary['face_share']:.0%} "
                      "of analysed frames")

@@ -1,0 +1,162 @@
+"""Faces and video analysis on the real sample media, and every kind of bad input."""
+
+import json
+import shutil
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+
+from fer_utils.faces import FaceDetector, crop_face, detector_config, to_gray
+from fer_utils.tracking import IoUTracker, Smoothing, TrackSmoother, iou
+from fer_utils.video import COLUMNS, SCHEMA_VERSION, SUMMARY_SCHEMA, analyze
+
+pytestmark = pytest.mark.slow
+
+
+def test_iou_and_tracking_keep_ids_stable():
+    assert iou(np.array([[0, 0, 10, 10]]), np.array([[5, 0, 10, 10]]))[0, 0] == pytest.approx(1 / 3)
+    tracker = IoUTracker(max_missed=1)
+    assert tracker.update(np.array([[0, 0, 10, 10], [50, 50, 10, 10]])) == [0, 1]
+    assert tracker.update(np.array([[52, 50, 10, 10], [1, 0, 10, 10]])) == [1, 0]
+    assert tracker.update(np.zeros((0, 4))) == []
+    assert tracker.update(np.zeros((0, 4))) == []
+    assert tracker.update(np.array([[0, 0, 10, 10]])) == [2]  # track 0 ended after 2 misses
+
+
+def test_smoothing_by_hand():
+    a, b = np.array([1.0, 0.0]), np.array([0.0, 1.0])
+    ema = TrackSmoother(Smoothing("ema", alpha=0.25))
+    ema.update(0, a)
+    np.testing.assert_allclose(ema.update(0, b), [0.75, 0.25])
+    window = TrackSmoother(Smoothing("window", window=2))
+    for p in (a, b, b):
+        out = window.update(7, p)
+    np.testing.assert_allclose(out, [0.0, 1.0])
+    np.testing.assert_allclose(TrackSmoother(Smoothing("none")).update(0, b), b)
+    with pytest.raises(ValueError):
+        Smoothing("median")
+
+
+def test_gray_bgr_and_bgra_images_and_crops():
+    bgr = np.zeros((20, 30, 3), np.uint8)
+    bgr[..., 2] = 255
+    assert to_gray(bgr).shape == (20, 30) and to_gray(bgr).max() == 76  # red in BT.601
+    bgra = np.dstack([bgr, np.full((20, 30), 255, np.uint8)])
+    np.testing.assert_array_equal(to_gray(bgra), to_gray(bgr))
+    gray = np.arange(100 * 100, dtype=np.uint32).reshape(100, 100) % 256
+    crop = crop_face(gray.astype(np.uint8), (90, 90, 20, 10), size=48)  # off the edge: padded
+    assert crop.shape == (48, 48) and crop.dtype == np.uint8
+    with pytest.raises(ValueError, match="not an image"):
+        to_gray(np.zeros((2, 2, 2, 2)))
+    with pytest.raises(ValueError, match="unknown detector preset"):
+        detector_config("mtcnn")
+
+
+def test_detector_finds_faces_in_the_sample_photos(samples):
+    detector = FaceDetector()
+    single = to_gray(cv2.imread(str(samples["single_face.jpg"])))
+    assert len(detector.detect(single)) == 1
+    many = to_gray(cv2.imread(str(samples["multi_face.jpg"])))
+    assert len(FaceDetector("reference").detect(many)) >= 3
+    rgba = cv2.imread(str(samples["Image_with_alpha.png"]), cv2.IMREAD_UNCHANGED)
+    assert rgba.shape[2] == 4 and to_gray(rgba).ndim == 2
+
+
+def test_a_face_throughout(samples, untrained, tmp_path):
+    result = analyze(samples["WolfgangLanger_Pexels.mp4"], untrained, tmp_path, max_seconds=2,
+                     progress=False)
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert list(summary) == list(SUMMARY_SCHEMA) and summary["schema_version"] == SCHEMA_VERSION
+    assert summary["face_share"] == 1.0 and not summary["partial"]
+    assert summary["frames_analysed"] == 48  # 2 s at 23.976 fps
+    assert list(summary["faces"]) == ["0"]  # one face, one stable id
+    face = summary["faces"]["0"]
+    assert sum(face["emotion_share"].values()) == pytest.approx(1, abs=1e-3)
+    assert sum(face["valence_share"].values()) == pytest.approx(1, abs=1e-3)
+    frames = pd.read_csv(tmp_path / "frames.csv")
+    assert list(frames.columns) == COLUMNS and frames["face_id"].eq(0).all()
+    np.testing.assert_allclose(frames[list(COLUMNS[7:14])].sum(axis=1), 1, atol=1e-3)
+    timeline = pd.read_csv(tmp_path / "timeline.csv")
+    assert timeline["second"].tolist() == [0, 1]
+    video = cv2.VideoCapture(str(tmp_path / "annotated.mp4"))
+    assert int(video.get(cv2.CAP_PROP_FRAME_COUNT)) == 48
+    assert (tmp_path / "timeline.png").stat().st_size > 1000
+    assert result.summary == summary
+
+
+def test_sampling_by_rate_is_stated_in_seconds(samples, untrained, tmp_path):
+    by_rate = analyze(samples["WolfgangLanger_Pexels.mp4"], untrained, None, fps=6,
+                      max_seconds=2, progress=False).summary
+    assert by_rate["sampling"]["step_frames"] == 4
+    assert by_rate["sampling"]["step_s"] == pytest.approx(4 / 23.976, abs=1e-3)
+    assert by_rate["frames_analysed"] == 12
+    every = analyze(samples["WolfgangLanger_Pexels.mp4"], untrained, None, every=8,
+                    max_seconds=2, progress=False).summary
+    assert every["frames_analysed"] == 6
+
+
+def test_face_then_no_face_and_no_face_at_all(samples, untrained, tmp_path):
+    mixed = analyze(samples["face_noface.mov"], untrained, tmp_path / "mixed", every=5,
+                    progress=False).summary
+    assert 0.2 < mixed["face_share"] < 0.8
+    empty = analyze(samples["no_face.mp4"], untrained, tmp_path / "none", every=5,
+                    progress=False).summary
+    assert empty["face_share"] == 0 and empty["faces"] == {} and not empty["partial"]
+    assert pd.read_csv(tmp_path / "none" / "frames.csv").empty
+
+
+def test_a_truncated_video_keeps_partial_outputs(samples, untrained, tmp_path):
+    clip = samples["WolfgangLanger_Pexels.mp4"]
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(clip.read_bytes()[: clip.stat().st_size // 2])
+    try:
+        summary = analyze(broken, untrained, tmp_path / "out", every=4, progress=False).summary
+    except ValueError as error:  # the container index sits at the end: nothing decodes
+        assert "no frame could be decoded" in str(error) or "cannot open" in str(error)
+        return
+    assert summary["partial"] and "frames" in summary["error"]
+    assert (tmp_path / "out" / "frames.csv").exists()
+
+
+def test_bad_files_get_clear_errors(untrained, tmp_path):
+    with pytest.raises(FileNotFoundError, match="no such video file"):
+        analyze(tmp_path / "missing.mp4", untrained, None)
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(b"not a video at all" * 100)
+    with pytest.raises(ValueError, match="junk.mp4"):
+        analyze(junk, untrained, None)
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    with pytest.raises(ValueError, match="empty.mp4"):
+        analyze(empty, untrained, None)
+
+
+def test_a_model_that_is_not_a_face_model_is_refused_before_work():
+    import keras
+
+    from fer_utils.model import FaceClassifier
+
+    wrong = keras.Sequential([keras.Input((48, 48, 3)), keras.layers.Flatten(),
+                              keras.layers.Dense(7)])
+    with pytest.raises(ValueError, match="not a square grayscale image"):
+        FaceClassifier(wrong)
+
+
+def test_live_mode_runs_headless_on_a_file(samples, tmp_path, monkeypatch):
+    from fer_utils.cli import main
+
+    model = tmp_path / "m.keras"
+    from fer_utils.model import build_seed_cnn
+
+    build_seed_cnn().save(model)
+    clip = tmp_path / "clip.mp4"
+    shutil.copy(samples["single_face.mp4"], clip)
+    code = main(["live", "--source", str(clip), "--no-display", "--out", str(tmp_path / "live"),
+                 "--model", str(model), "--max-seconds", "1"])
+    assert code == 0 and (tmp_path / "live" / "summary.json").exists()
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.setattr("sys.platform", "linux")
+    assert main(["live", "--source", str(clip), "--model", str(model)]) == 2
