@@ -17,6 +17,7 @@ reports: $(STAMP)  ## render every notebook to reports/<name>.html plus reports/
 	$(BIN)/fer-kit report
 
 test: $(STAMP) lint  ## lint, then the whole test suite with the notebooks
+	$(BIN)/fer-kit data samples
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)

@@ -78,7 +78,7 @@ def leakage_lesson(dataset: FaceDataset, out: str | Path, *, images: int = 3000,
     """Train the seed CNN under both protocols with the same budget and compare."""
     official = dataset.subset(np.isin(dataset.usage, ["Training", "PublicTest"]))
     sample = stratified_sample(official, images, seed, usages=("Training", "PublicTest"))
-    config = TrainConfig(profile="leakage", epochs=epochs, augmentation=None,
+    config = TrainConfig(profile="leakage", epochs=epochs, batch_size=32, augmentation=None,
                          label_smoothing=0.0, patience=epochs, seed=seed)
     scores, twins = {}, {}
     for name, data in (("seed", seed_protocol_split(sample, seed)),

@@ -90,11 +90,14 @@ def _summary(notebook) -> dict:
 
 
 def _failure(notebook, error: Exception) -> str:
-    """Which cell failed and why, from papermill's error."""
-    for index, cell in enumerate(notebook.cells):
+    """Which cell failed (numbered as stored, from 0) and why, from the executed notebook."""
+    added = {"injected-parameters", "papermill-error-cell-tag"}
+    stored = [c for c in notebook.cells if not added & set(c.get("metadata", {}).get("tags", []))]
+    for index, cell in enumerate(stored):
         for output in cell.get("outputs", []):
             if output.get("output_type") == "error":
-                return f"cell {index}: {output['ename']}: {output['evalue']}"[:500]
+                first = cell.source.strip().splitlines()[0][:60]
+                return f"cell {index} ({first}): {output['ename']}: {output['evalue']}"[:500]
     return f"{type(error).__name__}: {error}"[:500]
 
 

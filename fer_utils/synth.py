@@ -21,7 +21,7 @@ from .data import IMAGE_SIZE, FaceDataset, synthetic_sidecar
 from .labels import EMOTIONS, USAGES
 from .paths import DATA_DIR
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 # FER-2013 Training class counts, so the synthetic data is as unbalanced (disgust is rare).
 FER2013_PROPORTIONS = np.array([3995, 436, 4097, 7215, 4830, 3171, 4965]) / 28709
 LABEL_NOISE = 0.04  # share of faces labelled with a confusable class
@@ -48,7 +48,7 @@ def _draw_face(rng: np.random.Generator, label: int) -> np.ndarray:
     background = rng.uniform(30, 200)
     img = np.full((size, size), background, np.float32)
     slant, lift, eye_open, curve, mouth_open, width, wrinkle = (
-        np.array(CUES[EMOTIONS[label]]) * rng.uniform(0.45, 1.15))
+        np.array(CUES[EMOTIONS[label]]) * rng.uniform(0.65, 1.2))
     eye_open = 1.0 + (eye_open - 1.0) + rng.normal(0, 0.15)
     width = max(0.5, abs(width) + rng.normal(0, 0.1))
     cx, cy = size / 2 + rng.normal(0, 2.5) * s, size / 2 + rng.normal(1, 2.5) * s
@@ -90,20 +90,20 @@ def _draw_face(rng: np.random.Generator, label: int) -> np.ndarray:
 def _finish(rng: np.random.Generator, img: np.ndarray) -> np.ndarray:
     """Rotate, relight, blur, add noise and occlusion, then shrink to 48x48."""
     size = img.shape[0]
-    rotation = cv2.getRotationMatrix2D((size / 2, size / 2), rng.normal(0, 7), 1.0)
+    rotation = cv2.getRotationMatrix2D((size / 2, size / 2), rng.normal(0, 5), 1.0)
     img = cv2.warpAffine(img, rotation, (size, size), borderMode=cv2.BORDER_REFLECT)
     ramp = np.linspace(-1, 1, size, dtype=np.float32)
     angle = rng.uniform(0, 2 * np.pi)
     light = np.cos(angle) * ramp[None, :] + np.sin(angle) * ramp[:, None]
-    img = img * rng.uniform(0.6, 1.2) + light * rng.uniform(0, 45)
+    img = img * rng.uniform(0.7, 1.15) + light * rng.uniform(0, 35)
     img = cv2.resize(img, (IMAGE_SIZE, IMAGE_SIZE), interpolation=cv2.INTER_AREA)
-    if rng.random() < 0.5:
-        img = cv2.GaussianBlur(img, (3, 3), rng.uniform(0.3, 1.0))
-    if rng.random() < 0.2:
+    if rng.random() < 0.3:
+        img = cv2.GaussianBlur(img, (3, 3), rng.uniform(0.3, 0.8))
+    if rng.random() < 0.12:
         x, y = rng.integers(0, IMAGE_SIZE - 12, 2)
         w, h = rng.integers(8, 20, 2)
         img[y:y + h, x:x + w] = rng.uniform(0, 255)
-    img = img + rng.normal(0, rng.uniform(3, 14), img.shape)
+    img = img + rng.normal(0, rng.uniform(2, 9), img.shape)
     return np.clip(img, 0, 255).astype(np.uint8)
 
 

@@ -48,3 +48,10 @@ def untrained():
 
     keras.utils.set_random_seed(0)
     return FaceClassifier(build_seed_cnn(), name="untrained")
+
+
+def pytest_configure(config):
+    """The notebooks name the fer-kit kernel: make sure this environment has it."""
+    from fer_utils.reports import kernel_name
+
+    kernel_name()

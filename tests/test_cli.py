@@ -1,0 +1,36 @@
+"""The fer-kit commands that the other tests do not reach."""
+
+import json
+
+from fer_utils.cli import main
+
+
+def test_data_synth_and_audit(tmp_path, capsys):
+    csv = tmp_path / "s.csv"
+    assert main(["data", "synth", "--out", str(csv), "--train", "30", "--val", "7",
+                 "--test", "7"]) == 0
+    assert main(["data", "audit", str(csv)]) == 0
+    out = capsys.readouterr().out
+    assert "SYNTHETIC" in out and "twin_in" in out
+
+
+def test_predict_prints_one_json_line_per_face(samples, untrained, tmp_path, capsys):
+    model = tmp_path / "m.keras"
+    untrained.model.save(model)
+    assert main(["predict", "--model", str(model), str(samples["single_face.jpg"]),
+                 str(samples["Image_with_alpha.png"])]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    first = lines[0]
+    assert first["file"].endswith("single_face.jpg") and len(first["box"]) == 4
+    assert abs(sum(first["probabilities"].values()) - 1) < 1e-3
+    assert first["label"] in first["probabilities"]
+    assert lines[-1]["file"].endswith("Image_with_alpha.png")
+
+
+def test_unreadable_image_and_unknown_model(tmp_path, capsys):
+    junk = tmp_path / "junk.jpg"
+    junk.write_bytes(b"nope")
+    model = tmp_path / "m.onnx"
+    model.write_bytes(b"")
+    assert main(["predict", "--model", str(model), str(junk)]) == 2
+    assert "unknown model format" in capsys.readouterr().err

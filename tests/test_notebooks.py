@@ -1,0 +1,77 @@
+"""Notebooks stay clean and runnable; the report run renders them and marks failures."""
+
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from fer_utils import reports
+from fer_utils.paths import NOTEBOOKS_DIR
+
+NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("*.ipynb"))
+
+
+def test_the_five_notebooks_exist():
+    assert [p.stem for p in NOTEBOOKS] == list(reports.NOTEBOOKS)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_stored_clean_with_one_typed_parameters_cell(path: Path):
+    notebook = json.loads(path.read_text())
+    cells = notebook["cells"]
+    assert not any(c.get("outputs") or c.get("execution_count") for c in cells), \
+        f"{path.name} is stored with outputs: clear them before committing"
+    tagged = [c for c in cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+    assert len(tagged) == 1
+    for line in "".join(tagged[0]["source"]).splitlines():
+        assert ":" in line.split("=")[0] and "#" in line, f"untyped or uncommented: {line}"
+    assert cells[0]["cell_type"] == "markdown" and "Runs in" in "".join(cells[0]["source"])
+    assert "Try next" in "".join(cells[-1]["source"])
+    assert notebook["metadata"]["kernelspec"]["name"] == reports.KERNEL
+
+
+def _notebook(path: Path, code: str) -> Path:
+    cells = [nbformat.v4.new_markdown_cell("# test"), nbformat.v4.new_code_cell("x: int = 1  # x")]
+    cells[1].metadata["tags"] = ["parameters"]
+    cells.append(nbformat.v4.new_code_cell(code))
+    nbformat.write(nbformat.v4.new_notebook(cells=cells, metadata={"kernelspec": {
+        "name": reports.KERNEL, "display_name": "Python (fer-kit)", "language": "python"}}), path)
+    return path
+
+
+def test_a_failing_notebook_is_marked_and_the_others_still_render(tmp_path):
+    source = tmp_path / "notebooks"
+    source.mkdir()
+    _notebook(source / "good.ipynb", "from fer_utils.reports import report_summary\n"
+              "report_summary(headline=f'x is {x}', data='none')")
+    _notebook(source / "bad.ipynb", "raise RuntimeError('broken on purpose')")
+    out = tmp_path / "out"
+    out.mkdir()
+    results = [reports.run_notebook(name, {"x": 3}, out, notebooks=source)
+               for name in ("bad", "good")]
+    index = reports.write_index(results, out).read_text()
+    assert results[0].error and "cell 2" in results[0].error and "broken on purpose" in \
+        results[0].error
+    assert results[1].error is None and results[1].summary["headline"] == "x is 3"
+    assert (out / "good.html").exists() and (out / "bad.html").exists()
+    assert "FAILED" in index and "bad" in index and "x is 3" in index
+
+
+@pytest.mark.slow
+def test_papermill_runs_every_notebook_with_tiny_parameters(tmp_path):
+    tiny = {"epochs": 1, "max_train_images": 200, "leakage_images": 200, "leakage_epochs": 1,
+            "max_seconds": 1.0, "tta": None}
+    plan = reports.report_parameters()
+    for name in plan:
+        plan[name] = {**plan[name], **{k: v for k, v in tiny.items() if k in plan[name]}}
+        for key in ("out",):
+            if key in plan[name]:
+                plan[name][key] = str(tmp_path / "runs" / name)
+    plan["03_evaluate"]["model"] = str(tmp_path / "runs" / "02_train" / "fer_cnn.keras")
+    results = [reports.run_notebook(name, values, tmp_path) for name, values in plan.items()]
+    reports.write_index(results, tmp_path)
+    assert [r.error for r in results] == [None] * 5
+    assert all((tmp_path / f"{name}.html").exists() for name in plan)
+    assert all(r.summary.get("headline") for r in results)
+    assert "SYNTHETIC" in results[0].summary["data"]
