@@ -1,0 +1,85 @@
+"""FER-2013's image-folder release: `train/<emotion>/*.jpg` and `test/<emotion>/*.jpg`."""
+
+from __future__ import annotations
+
+import re
+import warnings
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .data import IMAGE_SIZE, DataError, FaceDataset
+from .labels import EMOTIONS, USAGES
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
+_OFFICIAL = re.compile(r"(Training|PublicTest|PrivateTest)_")
+
+
+def _read(path: Path) -> np.ndarray | None:
+    """One image as 48x48 grayscale, whatever its size or colour; None if unreadable."""
+    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if image is None:
+        return None
+    from .faces import to_gray
+
+    gray = to_gray(image)
+    if gray.shape != (IMAGE_SIZE, IMAGE_SIZE):
+        gray = cv2.resize(gray, (IMAGE_SIZE, IMAGE_SIZE), interpolation=cv2.INTER_AREA)
+    return gray
+
+
+def _halve(labels: np.ndarray, seed: int) -> np.ndarray:
+    """PublicTest or PrivateTest for each test image, stratified by class when possible."""
+    from sklearn.model_selection import train_test_split
+
+    counts = np.bincount(labels)
+    stratify = labels if counts[counts > 0].min() >= 2 else None
+    public, _ = train_test_split(np.arange(len(labels)), train_size=0.5, random_state=seed,
+                                 stratify=stratify)
+    usage = np.full(len(labels), "PrivateTest", dtype="<U11")
+    usage[public] = "PublicTest"
+    return usage
+
+
+def load_image_folders(root: str | Path, *, skip_unreadable: bool = False,
+                       seed: int = 0) -> FaceDataset:
+    """Load `root/{train,test}/<emotion>/*`; official usage kept when file names carry it.
+
+    Without usage prefixes, `train/` becomes Training and `test/` is split by a seeded
+    stratified split into PublicTest and PrivateTest.
+    """
+    root = Path(root)
+    files = sorted(p for p in root.glob("*/*/*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise DataError(f"{root}: no images found under train/<emotion>/ or test/<emotion>/.")
+    images, labels, usage, bad = [], [], [], []
+    for path in files:
+        part, emotion = path.parts[-3].lower(), path.parts[-2].lower()
+        if emotion not in EMOTIONS or part not in ("train", "test"):
+            raise DataError(f"{path}: expected train/ or test/ then one of {', '.join(EMOTIONS)}")
+        image = _read(path)
+        if image is None:
+            bad.append(path)
+            continue
+        official = _OFFICIAL.match(path.name)
+        images.append(image)
+        labels.append(EMOTIONS.index(emotion))
+        usage.append(official.group(1) if official else part)
+    if bad and not skip_unreadable:
+        shown = "\n  ".join(map(str, bad[:5]))
+        raise DataError(f"{len(bad)} unreadable image(s), first:\n  {shown}\n"
+                        "Replace or delete them, or pass skip_unreadable=True.")
+    if bad:
+        warnings.warn(f"{root}: skipped {len(bad)} unreadable image(s)", stacklevel=2)
+    labels_arr, usage_arr = np.array(labels, np.int64), np.array(usage, dtype="<U11")
+    notes: tuple[str, ...] = ()
+    if not set(usage_arr) <= set(USAGES):
+        usage_arr[usage_arr == "train"] = "Training"
+        test = np.flatnonzero(usage_arr == "test")
+        if len(test):
+            usage_arr[test] = _halve(labels_arr[test], seed)
+        notes = ("no official usage in file names: test/ split 50/50 into PublicTest and "
+                 f"PrivateTest (seed {seed})",)
+    return FaceDataset(images=np.stack(images), labels=labels_arr, usage=usage_arr,
+                       source=str(root), skipped_rows=len(bad), notes=notes)

@@ -1,0 +1,49 @@
+"""The image-folder release: any size or colour, official usage from file names."""
+
+import cv2
+import numpy as np
+import pytest
+
+from fer_utils.data import DataError, load_dataset
+from fer_utils.folders import load_image_folders
+
+
+def _write(path, image):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), image)
+
+
+def test_folders_with_official_names_keep_their_usage(tmp_path):
+    rng = np.random.default_rng(0)
+    for name, shape in (("train/happy/Training_1.jpg", (48, 48)),
+                        ("train/Sad/Training_2.png", (96, 80, 3)),
+                        ("test/angry/PrivateTest_3.png", (30, 30, 4)),
+                        ("test/angry/PublicTest_4.jpg", (48, 48))):
+        _write(tmp_path / name, rng.integers(0, 255, shape, np.uint8))
+    dataset = load_dataset(tmp_path)
+    assert dataset.images.shape == (4, 48, 48) and dataset.images.dtype == np.uint8
+    assert sorted(dataset.usage) == ["PrivateTest", "PublicTest", "Training", "Training"]
+    assert sorted(dataset.labels) == [0, 0, 3, 4]
+
+
+def test_plain_names_split_test_into_public_and_private(tmp_path):
+    for i in range(8):
+        _write(tmp_path / "train" / "fear" / f"{i}.jpg", np.full((48, 48), i * 20, np.uint8))
+        _write(tmp_path / "test" / "fear" / f"{i}.jpg", np.full((48, 48), i * 20, np.uint8))
+    dataset = load_image_folders(tmp_path)
+    assert (dataset.usage == "Training").sum() == 8
+    assert (dataset.usage == "PublicTest").sum() == 4
+    assert (dataset.usage == "PrivateTest").sum() == 4
+    assert "split 50/50" in dataset.notes[0]
+
+
+def test_unreadable_images_are_named(tmp_path):
+    _write(tmp_path / "train" / "happy" / "ok.png", np.zeros((48, 48), np.uint8))
+    broken = tmp_path / "train" / "happy" / "broken.jpg"
+    broken.write_bytes(b"not a jpeg")
+    with pytest.raises(DataError, match="broken.jpg"):
+        load_image_folders(tmp_path)
+    with pytest.warns(UserWarning, match="skipped 1"):
+        assert len(load_image_folders(tmp_path, skip_unreadable=True)) == 1
+    with pytest.raises(DataError, match="no images found"):
+        load_image_folders(tmp_path / "train" / "happy")
