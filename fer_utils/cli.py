@@ -15,8 +15,9 @@ def _train(args: argparse.Namespace) -> int:
         from .train import split_cpu
 
         split_cpu(args.cpu_devices)
+    from dataclasses import replace
+
     from .data import load_dataset
-    from .pipeline import Augmentation
     from .train import profile, train
 
     dataset = load_dataset(args.data, skip_bad_rows=args.skip_bad_rows)
@@ -25,10 +26,9 @@ def _train(args: argparse.Namespace) -> int:
                      learning_rate=args.lr, balance=args.balance,
                      label_smoothing=args.label_smoothing, seed=args.seed)
     if args.no_augment:
-        config = config.__class__(**{**config.__dict__, "augmentation": None})
-    elif isinstance(config.augmentation, Augmentation) and args.erase is not None:
-        config = config.__class__(**{**config.__dict__, "augmentation": Augmentation(
-            **{**config.augmentation.to_dict(), "erase": args.erase})})
+        config = replace(config, augmentation=None)
+    elif config.augmentation is not None and args.erase is not None:
+        config = replace(config, augmentation=replace(config.augmentation, erase=args.erase))
     result = train(dataset, args.out, config, verbose=args.verbose)
     state = result.state
     print(f"best PublicTest accuracy {state['best_val_accuracy']:.4f} at epoch "

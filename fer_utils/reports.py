@@ -34,7 +34,7 @@ def report_summary(headline: str, data: str, model: str | None = None) -> None:
         print(text)
 
 
-def report_parameters(data: str | None = None) -> dict[str, dict]:
+def report_parameters(data: str | None = None, out: str | Path = REPORTS_DIR) -> dict[str, dict]:
     """The values the report run injects into each notebook (stored defaults are tiny)."""
     from .data import find_fer2013
     from .paths import SHIPPED_MODEL
@@ -42,18 +42,19 @@ def report_parameters(data: str | None = None) -> dict[str, dict]:
     found = find_fer2013(data)
     real = found is not None
     data_value = str(found) if real else None
-    train_out = str(REPORTS_DIR / "runs" / ("train-fer2013" if real else "train-synthetic"))
     return {
         "01_explore_data": {"data": data_value},
         # On real FER-2013 the quick profile trains on a 6,000-image sample to stay in budget.
+        # The run folder is named by settings and data, so a second report run reuses it.
         "02_train": {"data": data_value, "profile": "quick", "epochs": None,
-                     "max_train_images": 6000 if real else None, "out": train_out},
-        "03_evaluate": {"data": data_value, "model": str(Path(train_out) / "fer_cnn.keras"),
+                     "max_train_images": 6000 if real else None, "out": None},
+        # `model` is filled in with the model 02 trained (see run_reports).
+        "03_evaluate": {"data": data_value, "model": str(SHIPPED_MODEL),
                         "reference_model": str(SHIPPED_MODEL), "tta": "flip",
                         "leakage_images": 3000 if real else 2000, "leakage_epochs": 3,
-                        "out": str(REPORTS_DIR / "runs" / "evaluate")},
+                        "out": str(Path(out) / "runs" / "evaluate")},
         "04_analyze_video": {"video": None, "model": str(SHIPPED_MODEL), "max_seconds": None,
-                             "out": str(REPORTS_DIR / "runs" / "video")},
+                             "out": str(Path(out) / "runs" / "video")},
         "05_cnn_layer_by_layer": {"model": str(SHIPPED_MODEL)},
     }
 
@@ -170,7 +171,7 @@ def run_reports(names: list[str] | None = None, parameters: dict | None = None,
     """Run the notebooks in order into `out`; `parameters` override every named notebook's."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    plan = report_parameters(data)
+    plan = report_parameters(data, out)
     names = list(names or NOTEBOOKS)
     unknown = set(names) - set(NOTEBOOKS)
     if unknown:
@@ -179,6 +180,10 @@ def run_reports(names: list[str] | None = None, parameters: dict | None = None,
     results = []
     for name in names:
         values = {**plan[name], **(parameters or {})}
+        trained = next((r.summary.get("model") for r in results
+                        if r.name == "02_train" and not r.error), None)
+        if name == "03_evaluate" and trained and "model" not in (parameters or {}):
+            values["model"] = trained
         print(f"running {name} ...", flush=True)
         result = run_notebook(name, values, out)
         print(f"  {'FAILED ' + result.error if result.error else 'ok'} "

@@ -217,10 +217,6 @@ class TrainResult:
     def best_model_path(self) -> Path:
         return self.out / "best.keras"
 
-    @property
-    def exported_stem(self) -> Path:
-        return self.out / "fer_cnn"
-
 
 def _new_state(config: TrainConfig, dataset: FaceDataset) -> dict:
     return {"config": config.to_dict(), "data": {"source": dataset.source,

@@ -63,14 +63,8 @@ def test_papermill_runs_every_notebook_with_tiny_parameters(tmp_path):
     tiny = {"epochs": 1, "max_train_images": 200, "leakage_images": 200, "leakage_epochs": 1,
             "max_seconds": 1.0, "tta": None}
     plan = reports.report_parameters()
-    for name in plan:
-        plan[name] = {**plan[name], **{k: v for k, v in tiny.items() if k in plan[name]}}
-        for key in ("out",):
-            if key in plan[name]:
-                plan[name][key] = str(tmp_path / "runs" / name)
-    plan["03_evaluate"]["model"] = str(tmp_path / "runs" / "02_train" / "fer_cnn.keras")
-    results = [reports.run_notebook(name, values, tmp_path) for name, values in plan.items()]
-    reports.write_index(results, tmp_path)
+    results = reports.run_reports(parameters=tiny, out=tmp_path)
+    assert results[2].parameters["model"] == results[1].summary["model"]  # 03 evaluates 02's
     assert [r.error for r in results] == [None] * 5
     assert all((tmp_path / f"{name}.html").exists() for name in plan)
     assert all(r.summary.get("headline") for r in results)
