@@ -64,7 +64,7 @@ def receptive_fields(model: keras.Model) -> pd.DataFrame:
 def activations(model: keras.Model, x: np.ndarray, names: list[str],
                 training: bool = False) -> dict[str, np.ndarray]:
     """The outputs of the named layers for model input x."""
-    probe = keras.Model(model.inputs, [model.get_layer(n).output for n in names])
+    probe = keras.Model(model.inputs[0], [model.get_layer(n).output for n in names])
     outputs = probe(x, training=training)
     return {n: np.asarray(o) for n, o in zip(names, outputs, strict=True)}
 

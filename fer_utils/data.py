@@ -311,7 +311,7 @@ def pixel_statistics(dataset: FaceDataset) -> pd.DataFrame:
     """Mean and spread of pixel values per emotion, and how many images are nearly blank."""
     rows = []
     for k, name in enumerate(EMOTIONS):
-        images = dataset.images[dataset.labels == k].astype(np.float32)
+        images = dataset.images[dataset.labels == k].astype(np.float64)
         if len(images):
             rows.append({"emotion": name, "images": len(images), "mean": images.mean(),
                          "std": images.std(),

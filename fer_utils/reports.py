@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 import sys
 import time
 from dataclasses import dataclass, field
@@ -102,10 +103,25 @@ def _failure(notebook, error: Exception) -> str:
     return f"{type(error).__name__}: {error}"[:500]
 
 
+# TensorFlow's C++ start-up lines (absl/oneDNN), which reach the kernel's stderr unasked.
+_LIBRARY_NOISE = re.compile(r"^(WARNING: All log messages before absl|[IWE]\d{4} |"
+                            r"To enable the following instructions|\s*$)")
+
+
+def _drop_library_noise(notebook) -> None:
+    """Remove stderr outputs made only of TensorFlow start-up lines, in place."""
+    for cell in notebook.cells:
+        cell["outputs"] = [
+            o for o in cell.get("outputs", [])
+            if not (o.get("name") == "stderr"
+                    and all(_LIBRARY_NOISE.match(line) for line in o["text"].splitlines()))]
+
+
 def render_html(notebook, path: Path) -> Path:
     """The executed notebook as an HTML report without code cells."""
     from nbconvert import HTMLExporter
 
+    _drop_library_noise(notebook)
     exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True,
                             exclude_output_prompt=True)
     body, _ = exporter.from_notebook_node(notebook)
