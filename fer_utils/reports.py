@@ -170,7 +170,7 @@ def write_index(results: list[ReportResult], out: Path) -> Path:
 <html><head><meta charset="utf-8"><title>FER kit reports</title>
 <style>body{{font-family:system-ui,sans-serif;margin:2em;max-width:80em}}
 table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:.4em .6em;
-vertical-align:top;text-align:left}}code{{font-size:.8em}}.failed{{color:#b00;font-weight:bold}}
+vertical-align:top;text-align:left}}code{{font-size:.8em;word-break:break-all}}.failed{{color:#b00;font-weight:bold}}
 </style></head><body>
 <h1>FER kit reports</h1><p>Rendered {date}. {sum(r.error is None for r in results)} of
 {len(results)} notebooks ran.</p>
