@@ -12,6 +12,10 @@ import tensorflow as tf
 from .labels import EMOTIONS, NUM_CLASSES
 from .pipeline import Preprocessing, preprocess
 
+# One FaceClassifier per loaded model compiles its own function; TensorFlow's retracing
+# warnings about that are noise for the kit's users.
+tf.get_logger().setLevel("ERROR")
+
 # (filters, padding, what follows the ReLU) for the seed's five blocks, as its code built them.
 SEED_BLOCKS: tuple[tuple[int, str, str], ...] = (
     (32, "valid", "dropout"),

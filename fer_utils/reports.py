@@ -108,20 +108,32 @@ _LIBRARY_NOISE = re.compile(r"^(WARNING: All log messages before absl|[IWE]\d{4}
                             r"To enable the following instructions|\s*$)")
 
 
-def _drop_library_noise(notebook) -> None:
-    """Remove stderr outputs made only of TensorFlow start-up lines, in place."""
+def _final_state(text: str) -> str:
+    """A progress bar's last state: each line keeps only what follows its last carriage return."""
+    lines = [line.rsplit("\r", 1)[-1] for line in text.replace("\r\n", "\n").split("\n")]
+    bars = [i for i, line in enumerate(lines) if "|" in line and "%" in line]
+    return "\n".join(line for i, line in enumerate(lines) if i not in bars[:-1])
+
+
+def _tidy_outputs(notebook) -> None:
+    """Drop TensorFlow start-up lines and keep only the final state of progress bars."""
     for cell in notebook.cells:
-        cell["outputs"] = [
-            o for o in cell.get("outputs", [])
-            if not (o.get("name") == "stderr"
-                    and all(_LIBRARY_NOISE.match(line) for line in o["text"].splitlines()))]
+        kept = []
+        for output in cell.get("outputs", []):
+            if output.get("name") == "stderr":
+                text = _final_state(output["text"])
+                if all(_LIBRARY_NOISE.match(line) for line in text.splitlines()):
+                    continue
+                output["text"] = text
+            kept.append(output)
+        cell["outputs"] = kept
 
 
 def render_html(notebook, path: Path) -> Path:
     """The executed notebook as an HTML report without code cells."""
     from nbconvert import HTMLExporter
 
-    _drop_library_noise(notebook)
+    _tidy_outputs(notebook)
     exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True,
                             exclude_output_prompt=True)
     body, _ = exporter.from_notebook_node(notebook)

@@ -235,9 +235,11 @@ def analyze(video: str | int | Path, classifier: FaceClassifier | None = None,
     files["timeline"] = folder / "timeline.csv"
     timeline(frames).to_csv(files["timeline"], index=False)
     files["summary"] = write_json(folder / "summary.json", summary)
-    from .plots import emotion_timeline, save_figure
+    from .plots import emotion_timeline, plt, save_figure
 
-    files["timeline_png"] = save_figure(emotion_timeline(frames, summary), folder / "timeline.png")
+    figure = emotion_timeline(frames, summary)
+    files["timeline_png"] = save_figure(figure, folder / "timeline.png")
+    plt.close(figure)
     return AnalysisResult(summary=summary, frames=frames, files=files)
 
 
