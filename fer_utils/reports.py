@@ -118,13 +118,19 @@ def _final_state(text: str) -> str:
 def _tidy_outputs(notebook) -> None:
     """Drop TensorFlow start-up lines and keep only the final state of progress bars."""
     for cell in notebook.cells:
-        kept = []
+        merged = []  # consecutive stream outputs of one name become one
         for output in cell.get("outputs", []):
+            previous = merged[-1] if merged else {}
+            if output.get("output_type") == "stream" and previous.get("name") == output["name"]:
+                previous["text"] += output["text"]
+            else:
+                merged.append(output)
+        kept = []
+        for output in merged:
             if output.get("name") == "stderr":
-                text = _final_state(output["text"])
-                if all(_LIBRARY_NOISE.match(line) for line in text.splitlines()):
+                output["text"] = _final_state(output["text"])
+                if all(_LIBRARY_NOISE.match(line) for line in output["text"].splitlines()):
                     continue
-                output["text"] = text
             kept.append(output)
         cell["outputs"] = kept
 
