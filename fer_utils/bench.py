@@ -168,7 +168,8 @@ def _fer_fps(clip: Path, frames: int) -> float:
     """Frames per second of fer's Video.analyze (Haar, every frame, nothing saved)."""
     import logging
 
-    from fer import FER, Video
+    from fer.classes import Video
+    from fer.fer import FER
 
     logging.getLogger("fer").setLevel(logging.ERROR)
     detector = FER(mtcnn=False)
@@ -302,6 +303,7 @@ def run_benchmarks(out: str | Path, tiny: bool = False, only: list[str] | None =
             write_synthetic_csv(scratch / "synth.csv", 600, 50, 50) if tiny else None)
         if "train_input" in chosen:
             figures["train_input"] = bench_train_input(dataset, steps=3 if tiny else 40)
+        save(out, figures)
         stem, note = _model_stem(scratch)
         if "inference" in chosen:
             faces = dataset.split("PublicTest").images[:64 if tiny else 512]
@@ -309,12 +311,19 @@ def run_benchmarks(out: str | Path, tiny: bool = False, only: list[str] | None =
         if chosen & {"video", "memory"}:
             clip = sample_path(CLIP)
             if "video" in chosen:
+                save(out, figures)
                 figures["video"] = bench_video(clip, stem.with_suffix(".keras"), tiny)
             if "memory" in chosen:
+                save(out, figures)
                 figures["memory"] = bench_memory(clip, stem.with_suffix(".keras"), scratch, tiny)
+    save(out, figures)
+    return figures
+
+
+def save(out: Path, figures: dict) -> None:
+    """Write bench.json and bench.md with what has been measured so far."""
     write_json(out / "bench.json", figures)
     write_text(out / "bench.md", markdown(figures))
-    return figures
 
 
 def markdown(figures: dict) -> str:
