@@ -6,6 +6,7 @@ spread. Peak memory is the resident-set high-water mark of a fresh subprocess pe
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -173,7 +174,7 @@ def _fer_fps(clip: Path, frames: int) -> float:
 
     logging.getLogger("fer").setLevel(logging.ERROR)
     detector = FER(mtcnn=False)
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, contextlib.chdir(tmp):  # fer writes data.csv
         video = Video(str(clip), outdir=tmp)
         start = time.perf_counter()
         video.analyze(detector, display=False, save_frames=False, save_video=False,
