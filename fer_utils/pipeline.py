@@ -134,9 +134,10 @@ def training_dataset(images: np.ndarray, targets: np.ndarray, *, batch_size: int
         y = tf.gather(y_all, idx)
         return (x, y) if w_all is None else (x, y, tf.gather(w_all, idx))
 
+    # One map thread: on two cores, more tf.data threads take CPU from the training step.
     epochs_ds = tf.data.Dataset.range(start_epoch, epochs)
     return (epochs_ds.flat_map(epoch)
-            .map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+            .map(load, num_parallel_calls=1, deterministic=True)
             .prefetch(tf.data.AUTOTUNE))
 
 
