@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .artifacts import load_model
 from .audit import duplicate_audit, twin_share
 from .balance import oversample
 from .data import FaceDataset, stratified_sample
@@ -85,8 +86,6 @@ def leakage_lesson(dataset: FaceDataset, out: str | Path, *, images: int = 3000,
                        ("honest", honest_split(sample, seed))):
         result = train(data, Path(out) / name, config, verbose=verbose, export=False)
         test = data.split("PublicTest")
-        from .artifacts import load_model
-
         model = load_model(result.best_model_path)
         scores[name] = classification_metrics(test.labels, model.predict(test.images))
         twins[name] = twin_share(data.split("Training").images, test.images)

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from .artifacts import export_model, model_card
+from .artifacts import export_model, model_card, save_keras
 from .atomic import atomic_path, write_json
 from .balance import class_weights, oversample
 from .data import FaceDataset
@@ -160,11 +160,6 @@ def _restore_seed_states(model: keras.Model, states: dict[str, list]) -> None:
             layer.seed_generator.state.assign(np.array(states[layer.name]))
 
 
-def _save_model(model: keras.Model, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        model.save(tmp)
-
-
 class Checkpoint(keras.callbacks.Callback):
     """After each epoch: atomic last/best checkpoints, the CSV log, and early stopping."""
 
@@ -190,10 +185,10 @@ class Checkpoint(keras.callbacks.Callback):
         val = float(logs.get("val_accuracy", 0.0))
         if val > self.state["best_val_accuracy"]:
             self.state.update(best_val_accuracy=val, best_epoch=epoch + 1, wait=0)
-            _save_model(self.model, self.out / "best.keras")
+            save_keras(self.model, self.out / "best.keras")
         else:
             self.state["wait"] += 1
-        _save_model(self.model, self.out / "last.keras")
+        save_keras(self.model, self.out / "last.keras")
         self.state.update(epoch=epoch + 1, train_seconds=self.state["train_seconds"] + seconds,
                           seed_states=_seed_states(self.model))
         if self.state["wait"] >= self.patience:
