@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from .annotate import VideoWriter, draw_face
 from .atomic import write_json
-from .faces import DetectorConfig, FaceDetector, crop_face, to_gray
+from .faces import DetectorConfig, FaceDetector, FaceSearch, crop_face, to_gray
 from .labels import EMOTIONS, VALENCE
 from .model import FaceClassifier
 from .tracking import IoUTracker, Smoothing, TrackSmoother
@@ -37,7 +37,8 @@ SUMMARY_SCHEMA = {
     "schema_version": "int: bumped whenever a field changes meaning",
     "video": "str: the analysed file (or camera index)",
     "model": "str: the classifier's name",
-    "detector": "dict: Haar settings (scale_factor, min_neighbors, min_size, downscale)",
+    "detector": ("dict: Haar settings (scale_factor, min_neighbors, min_size, downscale, "
+                 "max_width, refresh, search_margin)"),
     "smoothing": "dict: method ('ema', 'window', 'none'), alpha, window",
     "sampling": "dict: native_fps, step_frames, step_s (seconds between analysed frames)",
     "duration_s": "float: length of the analysed part of the video in seconds",
@@ -148,7 +149,7 @@ def analyze(video: str | int | Path, classifier: FaceClassifier | None = None,
     scratch = None if out is not None else Path(tempfile.mkdtemp(prefix="fer-kit-"))
     folder = Path(out) if out is not None else scratch
     outputs = _Outputs(folder, annotate and out is not None, native_fps / step)
-    faces = FaceDetector(detector)
+    faces = FaceSearch(FaceDetector(detector))
     tracker, smoother = IoUTracker(max_missed=max(2, round(1 / step_s))), TrackSmoother(smoothing)
     size = classifier.preprocessing.input_size
     pending: list[tuple] = []
@@ -192,7 +193,7 @@ def analyze(video: str | int | Path, classifier: FaceClassifier | None = None,
             if max_seconds is not None and time_s >= max_seconds:
                 break
             gray = to_gray(image)
-            boxes = faces.detect(gray)
+            boxes = faces(gray)
             ids = tracker.update(boxes)
             counts["analysed"] += 1
             counts["with_face"] += bool(len(boxes))
@@ -226,7 +227,7 @@ def analyze(video: str | int | Path, classifier: FaceClassifier | None = None,
                  "(truncated or corrupt file); the outputs cover what was read")
     frames = pd.read_csv(files["frames"])
     summary = summarize(frames, counts, step, native_fps, error)
-    summary.update(video=str(video), model=classifier.name, detector=asdict(faces.config),
+    summary.update(video=str(video), model=classifier.name, detector=asdict(faces.detector.config),
                    smoothing=asdict(smoothing))
     summary = {key: summary[key] for key in SUMMARY_SCHEMA}
     if scratch is not None:

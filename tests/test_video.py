@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fer_utils.faces import FaceDetector, crop_face, detector_config, to_gray
+from fer_utils.faces import FaceDetector, FaceSearch, crop_face, detector_config, to_gray
 from fer_utils.tracking import IoUTracker, Smoothing, TrackSmoother, iou
 from fer_utils.video import COLUMNS, SCHEMA_VERSION, SUMMARY_SCHEMA, analyze
 
@@ -62,6 +62,38 @@ def test_detector_finds_faces_in_the_sample_photos(samples):
     assert len(FaceDetector("reference").detect(many)) >= 3
     rgba = cv2.imread(str(samples["Image_with_alpha.png"]), cv2.IMREAD_UNCHANGED)
     assert rgba.shape[2] == 4 and to_gray(rgba).ndim == 2
+
+
+def _gray_frames(path, limit):
+    capture, frames = cv2.VideoCapture(str(path)), []
+    while len(frames) < limit:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        frames.append(to_gray(frame))
+    capture.release()
+    return frames
+
+
+@pytest.mark.parametrize("clip", ["WolfgangLanger_Pexels.mp4", "face_noface.mov"])
+def test_searching_near_known_faces_finds_what_whole_frames_find(samples, clip):
+    detector = FaceDetector()
+    whole_frame_searches = []
+    search = FaceSearch(detector)
+    detect = detector.detect
+    detector.detect = lambda gray: whole_frame_searches.append(1) or detect(gray)
+    frames = _gray_frames(samples[clip], 120)
+    found = [search(gray) for gray in frames]
+    expected = [detect(gray) for gray in frames]
+    assert [len(b) for b in found] == [len(b) for b in expected]
+    overlaps = [iou(a, b)[0, 0] for a, b in zip(found, expected, strict=True) if len(a)]
+    assert overlaps and np.mean(overlaps) > 0.7
+    # With a face in view, the whole frame is searched only every `refresh` frames or
+    # when the face is lost; without one, every frame.
+    with_face = sum(bool(len(b)) for b in expected)
+    assert with_face > 30
+    assert len(frames) - with_face + with_face / detector.config.refresh \
+        <= len(whole_frame_searches) < len(frames) - with_face + with_face / 3
 
 
 def test_a_face_throughout(samples, untrained, tmp_path):
