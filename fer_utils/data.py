@@ -5,8 +5,11 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import itertools
 import os
 import warnings
+import zlib
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -18,7 +21,6 @@ from .paths import CACHE_DIR, DATA_DIR
 
 IMAGE_SIZE = 48
 PIXELS = IMAGE_SIZE * IMAGE_SIZE
-_SENTINEL = 999  # joined between rows so one parse also checks every row's length
 _CACHE_VERSION = 1
 
 
@@ -129,31 +131,96 @@ def stratified_sample(dataset: FaceDataset, images: int, seed: int = 0,
 # --------------------------------------------------------------------------- CSV
 
 
-def _read_table(path: Path) -> tuple[pd.DataFrame, str]:
-    """The CSV as text columns (names stripped), plus the file's SHA-256."""
+def _read_bytes(path: Path) -> bytes:
     if not path.exists():
         raise DataError(f"{path}: no such file. Check the path, or see data/README.md "
                         "for how to get FER-2013.")
     raw = path.read_bytes()
-    checksum = hashlib.sha256(raw).hexdigest()
-    if raw[:2] == b"\x1f\x8b":
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError) as e:
-            raise DataError(f"{path}: not a readable gzip file ({e}); download it again.") from e
     if not raw.strip():
         raise DataError(f"{path}: the file is empty; expected a header "
                         "'emotion,pixels,Usage' and one row per face.")
+    return raw
+
+
+def _gunzip(path: Path, raw: bytes) -> bytes:
+    """The file's text, gunzipped when it is gzip."""
+    if raw[:2] != b"\x1f\x8b":
+        return raw
     try:
-        table = pd.read_csv(io.BytesIO(raw), dtype=str, keep_default_na=False)
+        return gzip.decompress(raw)
+    except (OSError, EOFError, zlib.error) as e:
+        raise DataError(f"{path}: not a readable gzip file ({e}); download it again.") from e
+
+
+def _text_blocks(raw: bytes, size: int = 1 << 22) -> Iterator[bytes]:
+    """The file's text in blocks, gunzipped on the fly (no copy of the whole text)."""
+    view = memoryview(raw)
+    if raw[:2] != b"\x1f\x8b":
+        yield from (bytes(view[i:i + size]) for i in range(0, len(raw), size))
+        return
+    inflate = zlib.decompressobj(wbits=31)
+    for i in range(0, len(raw), size):
+        yield inflate.decompress(view[i:i + size])
+    if not inflate.eof:
+        raise zlib.error("the gzip stream ends early")
+
+
+_TO_COMMAS = bytes.maketrans(b" ", b",")
+
+
+def _comma_rows(blocks: Iterable[bytes]) -> Iterator[bytes]:
+    """The text's lines, with every pixel its own comma-separated field."""
+    rest = b""
+    for block in blocks:
+        *lines, rest = (rest + block).translate(_TO_COMMAS, b'"').split(b"\n")
+        yield from lines
+    if rest:
+        yield rest
+
+
+def _parse_fast(raw: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray | None] | None:
+    """Labels, images and usage in one streamed, vectorised pass (NumPy's C reader), or
+    None when the file is anything but a clean FER-2013 CSV: the row-by-row path then
+    says what is wrong."""
+    blocks = _text_blocks(raw)
+    first = next(blocks)
+    header = first[:first.find(b"\n")].decode("utf-8", "replace").strip("\ufeff\r")
+    columns = [c.strip() for c in header.split(",")]
+    if sorted(columns) not in (["emotion", "pixels"], ["Usage", "emotion", "pixels"]):
+        return None
+    widths = {"emotion": 1, "pixels": PIXELS, "Usage": 1}
+    offsets = np.cumsum([0] + [widths[c] for c in columns])
+    start = dict(zip(columns, offsets[:-1].tolist(), strict=True))
+    codes = {usage: i for i, usage in enumerate(USAGES)}
+    converters = {start["Usage"]: codes.__getitem__} if "Usage" in start else None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # a header without rows
+            grid = np.loadtxt(_comma_rows(itertools.chain([first], blocks)), dtype=np.uint8,
+                              delimiter=",", comments=None, skiprows=1, converters=converters,
+                              ndmin=2, encoding="latin-1")
+    except (ValueError, KeyError, zlib.error):  # a bad value or row; a broken gzip stream
+        return None
+    labels = grid[:, start["emotion"]].astype(np.int64)
+    if len(grid) == 0 or labels.max() >= NUM_CLASSES:
+        return None
+    images = grid[:, start["pixels"]:start["pixels"] + PIXELS].reshape(-1, IMAGE_SIZE, IMAGE_SIZE)
+    usage = np.asarray(USAGES)[grid[:, start["Usage"]]] if converters else None
+    return labels, np.ascontiguousarray(images), usage
+
+
+def _read_table(path: Path, text: bytes) -> pd.DataFrame:
+    """The CSV as text columns (names stripped)."""
+    try:
+        table = pd.read_csv(io.BytesIO(text), dtype=str, keep_default_na=False)
     except pd.errors.ParserError as e:
         raise DataError(f"{path}: not a FER-2013 CSV ({e}).") from e
     table.columns = [c.strip() for c in table.columns]
-    return table, checksum
+    return table
 
 
 def _bad_rows(emotion: pd.Series, pixels: pd.Series, usage: pd.Series | None) -> dict[int, str]:
-    """Row index -> what is wrong with it, checked row by row (only runs when a row is bad)."""
+    """Row index -> what is wrong with it, checked row by row."""
     problems: dict[int, str] = {}
     for i, (label, text) in enumerate(zip(emotion, pixels, strict=True)):
         tokens = text.split()
@@ -169,24 +236,6 @@ def _bad_rows(emotion: pd.Series, pixels: pd.Series, usage: pd.Series | None) ->
     return problems
 
 
-def _parse_pixels(pixels: pd.Series) -> np.ndarray | None:
-    """All rows parsed in one vectorised pass, or None when any row is malformed."""
-    sep = f" {_SENTINEL} "
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        try:
-            values = np.fromstring(sep.join(pixels.tolist()), dtype=np.int32, sep=" ")
-        except ValueError:  # text that is not a number: the row-by-row check names it
-            return None
-    n = len(pixels)
-    if values.size != n * (PIXELS + 1) - 1:
-        return None
-    grid = np.append(values, _SENTINEL).reshape(n, PIXELS + 1)
-    if (grid[:, -1] != _SENTINEL).any() or grid[:, :-1].min() < 0 or grid[:, :-1].max() > 255:
-        return None
-    return grid[:, :-1].astype(np.uint8).reshape(n, IMAGE_SIZE, IMAGE_SIZE)
-
-
 def _format_problems(path: Path, problems: dict[int, str], shown: int = 5) -> str:
     lines = [f"  line {i + 2}: {why}" for i, why in list(problems.items())[:shown]]
     more = f"\n  ... and {len(problems) - shown} more" if len(problems) > shown else ""
@@ -195,45 +244,46 @@ def _format_problems(path: Path, problems: dict[int, str], shown: int = 5) -> st
             "(CLI: --skip-bad-rows) to drop them and report the count.")
 
 
-def read_fer2013_csv(path: str | Path, *, skip_bad_rows: bool = False,
-                     seed: int = 0) -> FaceDataset:
-    """Parse a FER-2013 CSV (`emotion,pixels,Usage`, optionally gzipped) into a FaceDataset."""
-    path = Path(path)
-    table, checksum = _read_table(path)
+def _parse_checked(path: Path, raw: bytes, skip_bad_rows: bool
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, int]:
+    """Row by row, for a file the fast parse refused: name the bad rows, or skip them."""
+    table = _read_table(path, _gunzip(path, raw))
     missing = {"emotion", "pixels"} - set(table.columns)
     if missing:
         raise DataError(f"{path}: missing column(s) {', '.join(sorted(missing))}; "
                         f"found {', '.join(table.columns)}. Expected 'emotion,pixels,Usage'.")
     if table.empty:
         raise DataError(f"{path}: the file has a header but no rows.")
-    usage_col = table["Usage"].str.strip() if "Usage" in table.columns else None
-    emotion = table["emotion"].str.strip()
-    images = _parse_pixels(table["pixels"])
-    labels_ok = emotion.isin([str(k) for k in range(NUM_CLASSES)]).all()
-    usage_ok = usage_col is None or usage_col.isin(USAGES).all()
-    skipped = 0
-    if images is None or not labels_ok or not usage_ok:
-        # Only reached when something is off; irregular spacing alone yields no problems.
-        problems = _bad_rows(table["emotion"], table["pixels"], usage_col)
-        if problems and not skip_bad_rows:
-            raise DataError(_format_problems(path, problems))
-        keep = np.ones(len(table), dtype=bool)
-        keep[list(problems)] = False
-        skipped = int((~keep).sum())
-        if skipped:
-            warnings.warn(f"{path}: skipped {skipped} bad row(s): "
-                          + "; ".join(f"line {i + 2}" for i in list(problems)[:5]), stacklevel=2)
-        table, emotion = table[keep], emotion[keep]
-        usage_col = None if usage_col is None else usage_col[keep]
-        if table.empty:
-            raise DataError(f"{path}: every row is bad; nothing to load.")
-        images = np.stack([np.array(t.split(), dtype=np.uint8) for t in table["pixels"]])
-        images = images.reshape(-1, IMAGE_SIZE, IMAGE_SIZE)
-    labels = emotion.to_numpy().astype(np.int64)
-    usage = (usage_col.to_numpy().astype(str) if usage_col is not None
-             else assign_usage(labels, seed))
-    return FaceDataset(images=images, labels=labels, usage=usage, source=str(path),
-                       checksum=checksum, skipped_rows=skipped)
+    usage = table["Usage"].str.strip() if "Usage" in table.columns else None
+    problems = _bad_rows(table["emotion"], table["pixels"], usage)
+    if problems and not skip_bad_rows:
+        raise DataError(_format_problems(path, problems))
+    if problems:
+        warnings.warn(f"{path}: skipped {len(problems)} bad row(s): "
+                      + "; ".join(f"line {i + 2}" for i in list(problems)[:5]), stacklevel=3)
+    keep = np.ones(len(table), dtype=bool)
+    keep[list(problems)] = False
+    if not keep.any():
+        raise DataError(f"{path}: every row is bad; nothing to load.")
+    table = table[keep]
+    images = np.stack([np.array(t.split(), dtype=np.uint8) for t in table["pixels"]])
+    labels = table["emotion"].str.strip().to_numpy().astype(np.int64)
+    usage = None if usage is None else usage[keep].to_numpy().astype(str)
+    return labels, images.reshape(-1, IMAGE_SIZE, IMAGE_SIZE), usage, len(problems)
+
+
+def read_fer2013_csv(path: str | Path, *, skip_bad_rows: bool = False,
+                     seed: int = 0) -> FaceDataset:
+    """Parse a FER-2013 CSV (`emotion,pixels,Usage`, optionally gzipped) into a FaceDataset."""
+    path = Path(path)
+    raw = _read_bytes(path)
+    checksum = hashlib.sha256(raw).hexdigest()
+    fast = _parse_fast(raw)
+    labels, images, usage, skipped = (*fast, 0) if fast is not None else \
+        _parse_checked(path, raw, skip_bad_rows)
+    return FaceDataset(images=images, labels=labels,
+                       usage=usage if usage is not None else assign_usage(labels, seed),
+                       source=str(path), checksum=checksum, skipped_rows=skipped)
 
 
 def _cache_file(path: Path) -> Path:

@@ -1,5 +1,6 @@
 """The FER-2013 CSV loader: formats, splits, lookup, cache and every kind of bad row."""
 
+import gzip
 import os
 
 import numpy as np
@@ -67,6 +68,32 @@ def test_bad_rows_are_named_by_line(tmp_path, faces_and_labels, pixels, label, u
     with pytest.warns(UserWarning, match="skipped 1 bad row"):
         kept = read_fer2013_csv(path, skip_bad_rows=True)
     assert len(kept) == 20 and kept.skipped_rows == 1
+
+
+def test_the_one_pass_parse_reads_clean_files_and_refuses_anything_else(tmp_path,
+                                                                        faces_and_labels):
+    images, labels = faces_and_labels
+    text = write_fer_csv(tmp_path / "f.csv", labels, images, ["Training"] * 21).read_bytes()
+    for variant in (text, text.replace(b"\n", b"\r\n"), gzip.compress(text)):
+        parsed_labels, parsed_images, usage = data._parse_fast(variant)
+        np.testing.assert_array_equal(parsed_images, images)
+        np.testing.assert_array_equal(parsed_labels, labels)
+        assert set(usage) == {"Training"}
+    # Irregular spacing is refused by the fast parse and read row by row instead.
+    spaced = tmp_path / "spaced.csv"
+    spaced.write_bytes(text.replace(b" ", b"  "))
+    assert data._parse_fast(spaced.read_bytes()) is None
+    np.testing.assert_array_equal(read_fer2013_csv(spaced).images, images)
+    # One pixel moved from line 2 to line 3: the total count is right, each row is wrong.
+    lines = text.split(b"\n")
+    lines[1] = lines[1].replace(b",Training", b"").rsplit(b" ", 1)[0] + b",Training"
+    lines[2] = lines[2].replace(b",Training", b" 7,Training")
+    shifted = b"\n".join(lines)
+    assert len(shifted.split()) == len(text.split()) and data._parse_fast(shifted) is None
+    path = tmp_path / "shifted.csv"
+    path.write_bytes(shifted)
+    with pytest.raises(DataError, match=r"2 bad row\(s\)[\s\S]*line 2[\s\S]*line 3"):
+        read_fer2013_csv(path)
 
 
 def test_many_bad_rows_show_the_first_and_the_count(tmp_path, faces_and_labels):
