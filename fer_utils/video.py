@@ -38,7 +38,7 @@ SUMMARY_SCHEMA = {
     "video": "str: the analysed file (or camera index)",
     "model": "str: the classifier's name",
     "detector": ("dict: Haar settings (scale_factor, min_neighbors, min_size, downscale, "
-                 "max_width, refresh, search_margin)"),
+                 "max_width, refresh, search_margin, search_size)"),
     "smoothing": "dict: method ('ema', 'window', 'none'), alpha, window",
     "sampling": "dict: native_fps, step_frames, step_s (seconds between analysed frames)",
     "duration_s": "float: length of the analysed part of the video in seconds",
