@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ast
 import html
 import json
+import logging
 import re
 import sys
 import time
@@ -146,12 +148,38 @@ def render_html(notebook, path: Path) -> Path:
     return write_text(path, body)
 
 
+def notebook_parameters(name: str, notebooks: Path = NOTEBOOKS_DIR) -> set[str]:
+    """The names a notebook's `parameters` cell assigns."""
+    import nbformat
+
+    notebook = nbformat.read(notebooks / f"{name}.ipynb", as_version=4)
+    cell = next(c for c in notebook.cells if "parameters" in c.metadata.get("tags", []))
+    names = set()
+    for node in ast.parse(cell.source).body:
+        targets = [node.target] if isinstance(node, ast.AnnAssign) else \
+            node.targets if isinstance(node, ast.Assign) else []
+        names |= {t.id for t in targets if isinstance(t, ast.Name)}
+    return names
+
+
+def _not_papermill_unknown_parameter(record: logging.LogRecord) -> bool:
+    # papermill cannot read `str | None` annotations and calls every such parameter unknown;
+    # run_notebook checks the names itself.
+    return not record.getMessage().startswith("Passed unknown parameter")
+
+
 def run_notebook(name: str, parameters: dict, out: Path,
                  notebooks: Path = NOTEBOOKS_DIR) -> ReportResult:
     """Execute one notebook with papermill and render it; failures are recorded, not raised."""
     import nbformat
     import papermill
 
+    declared = notebook_parameters(name, notebooks)
+    unknown = set(parameters) - declared
+    if unknown:
+        raise ValueError(f"{name} has no parameter(s) {', '.join(sorted(unknown))}; "
+                         f"it takes {', '.join(sorted(declared))}")
+    logging.getLogger("papermill").addFilter(_not_papermill_unknown_parameter)
     result = ReportResult(name=name, parameters=parameters)
     executed = out / f"{name}.ipynb"
     started = time.perf_counter()
@@ -202,7 +230,8 @@ vertical-align:top;text-align:left}}code{{font-size:.8em;word-break:break-all}}.
 
 def run_reports(names: list[str] | None = None, parameters: dict | None = None,
                 out: str | Path = REPORTS_DIR, data: str | None = None) -> list[ReportResult]:
-    """Run the notebooks in order into `out`; `parameters` override every named notebook's."""
+    """Run the notebooks in order into `out`; `parameters` override the values of every
+    named notebook that takes them."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     plan = report_parameters(data, out)
@@ -211,9 +240,15 @@ def run_reports(names: list[str] | None = None, parameters: dict | None = None,
     if unknown:
         raise ValueError(f"unknown notebook(s) {', '.join(sorted(unknown))}; "
                          f"choose from {', '.join(NOTEBOOKS)}")
+    declared = {name: notebook_parameters(name) for name in names}
+    stray = set(parameters or {}) - set().union(*declared.values())
+    if stray:
+        raise ValueError(f"no notebook takes the parameter(s) {', '.join(sorted(stray))}; "
+                         f"see the parameters cell at the top of each notebook")
     results = []
     for name in names:
-        values = {**plan[name], **(parameters or {})}
+        overrides = {k: v for k, v in (parameters or {}).items() if k in declared[name]}
+        values = {**plan[name], **overrides}
         trained = next((r.summary.get("model") for r in results
                         if r.name == "02_train" and not r.error), None)
         if name == "03_evaluate" and trained and "model" not in (parameters or {}):

@@ -58,6 +58,19 @@ def test_a_failing_notebook_is_marked_and_the_others_still_render(tmp_path):
     assert "FAILED" in index and "bad" in index and "x is 3" in index
 
 
+def test_parameters_no_notebook_declares_are_refused_before_anything_runs(tmp_path):
+    assert reports.notebook_parameters("04_analyze_video") == {
+        "video", "model", "fps", "smoothing", "max_seconds", "out"}
+    with pytest.raises(ValueError, match="epochz"):
+        reports.run_reports(parameters={"epochz": 1}, out=tmp_path)
+    source = tmp_path / "notebooks"
+    source.mkdir()
+    _notebook(source / "good.ipynb", "print(x)")
+    with pytest.raises(ValueError, match="no parameter.*y; it takes x"):
+        reports.run_notebook("good", {"x": 1, "y": 2}, tmp_path, notebooks=source)
+    assert not list(tmp_path.glob("*.html"))
+
+
 @pytest.mark.slow
 def test_papermill_runs_every_notebook_with_tiny_parameters(tmp_path):
     tiny = {"epochs": 1, "max_train_images": 200, "leakage_images": 200, "leakage_epochs": 1,
