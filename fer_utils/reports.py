@@ -170,7 +170,8 @@ def _not_papermill_unknown_parameter(record: logging.LogRecord) -> bool:
 
 def run_notebook(name: str, parameters: dict, out: Path,
                  notebooks: Path = NOTEBOOKS_DIR) -> ReportResult:
-    """Execute one notebook with papermill and render it; failures are recorded, not raised."""
+    """Execute one notebook with papermill and render it. A failing cell is recorded, not
+    raised; a parameter the notebook does not take raises ValueError before anything runs."""
     import nbformat
     import papermill
 
