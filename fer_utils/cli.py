@@ -24,11 +24,16 @@ def _train(args: argparse.Namespace) -> int:
     print(dataset.describe())
     config = profile(args.profile, epochs=args.epochs, batch_size=args.batch_size,
                      learning_rate=args.lr, balance=args.balance,
-                     label_smoothing=args.label_smoothing, seed=args.seed)
+                     label_smoothing=args.label_smoothing, seed=args.seed,
+                     optimizer=args.optimizer, momentum=args.momentum,
+                     weight_decay=args.weight_decay,
+                     early_dropout_epochs=args.early_dropout_epochs)
     if args.no_augment:
         config = replace(config, augmentation=None)
-    elif config.augmentation is not None and args.erase is not None:
-        config = replace(config, augmentation=replace(config.augmentation, erase=args.erase))
+    elif config.augmentation is not None:
+        changes = {k: v for k, v in (("erase", args.erase), ("crop_pad", args.crop_pad))
+                   if v is not None}
+        config = replace(config, augmentation=replace(config.augmentation, **changes))
     result = train(dataset, args.out, config, verbose=args.verbose)
     state = result.state
     print(f"best PublicTest accuracy {state['best_val_accuracy']:.4f} at epoch "
@@ -49,6 +54,15 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--label-smoothing", type=float)
     p.add_argument("--no-augment", action="store_true")
     p.add_argument("--erase", type=float, help="random-erasing probability")
+    p.add_argument("--crop-pad", type=int,
+                   help="pad-and-crop augmentation: reflect-pad N pixels, crop at random")
+    p.add_argument("--optimizer", choices=["adam", "sgd"],
+                   help="adam, or sgd (SGD with Nesterov momentum)")
+    p.add_argument("--momentum", type=float, help="SGD momentum")
+    p.add_argument("--weight-decay", type=float,
+                   help="decoupled weight decay (BatchNorm gamma/beta and biases exempt)")
+    p.add_argument("--early-dropout-epochs", type=int,
+                   help="conv blocks' dropout only for the first N epochs (0: always)")
     p.add_argument("--seed", type=int)
     p.add_argument("--skip-bad-rows", action="store_true")
     p.add_argument("--cpu-devices", type=int, default=0,

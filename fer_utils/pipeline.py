@@ -51,6 +51,7 @@ class Augmentation:
     shift: float = 0.1  # fraction of the image size, each axis
     zoom: float = 0.1  # scale uniform in 1 +- zoom
     erase: float = 0.0  # probability of blanking one random rectangle
+    crop_pad: int = 0  # reflect-pad this many pixels, then crop a random window of the size
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -84,8 +85,21 @@ def _erase(x: tf.Tensor, aug: Augmentation, seed: tf.Tensor) -> tf.Tensor:
     return tf.where(box[..., None], mean, x)
 
 
+def pad_crop(x: tf.Tensor, pad: int, seed: tf.Tensor) -> tf.Tensor:
+    """Reflect-pad each image by `pad` pixels and cut a random window of the original size."""
+    batch, size = tf.shape(x)[0], x.shape[1]
+    padded = tf.pad(x, [[0, 0], [pad, pad], [pad, pad], [0, 0]], mode="REFLECT")
+    offsets = tf.random.stateless_uniform((batch, 2), seed=seed, maxval=2 * pad + 1,
+                                          dtype=tf.int32)
+    window = tf.range(size)
+    rows = offsets[:, :1] + window  # (batch, size)
+    cols = offsets[:, 1:] + window
+    x = tf.gather(padded, rows, axis=1, batch_dims=1)
+    return tf.gather(x, cols, axis=2, batch_dims=1)
+
+
 def augment(x: tf.Tensor, aug: Augmentation, seed: tf.Tensor) -> tf.Tensor:
-    """Randomly flip, rotate, shift, zoom and erase a batch of model inputs."""
+    """Randomly flip, rotate, shift, zoom, pad-and-crop and erase a batch of model inputs."""
     seeds = tf.random.experimental.stateless_split(seed, 3)
     batch, size = tf.shape(x)[0], x.shape[1]
     if aug.flip:
@@ -96,6 +110,8 @@ def augment(x: tf.Tensor, aug: Augmentation, seed: tf.Tensor) -> tf.Tensor:
             images=x, transforms=_affine(batch, size, aug, seeds[1]),
             output_shape=tf.constant([size, size]), fill_value=0.0,
             interpolation="BILINEAR", fill_mode="REFLECT")
+    if aug.crop_pad:
+        x = pad_crop(x, aug.crop_pad, tf.random.experimental.stateless_fold_in(seed, 3))
     if aug.erase:
         x = _erase(x, aug, seeds[2])
     return x
