@@ -27,7 +27,8 @@ def _train(args: argparse.Namespace) -> int:
                      label_smoothing=args.label_smoothing, seed=args.seed,
                      optimizer=args.optimizer, momentum=args.momentum,
                      weight_decay=args.weight_decay,
-                     early_dropout_epochs=args.early_dropout_epochs)
+                     early_dropout_epochs=args.early_dropout_epochs,
+                     ema_momentum=args.ema_momentum)
     if args.no_augment:
         config = replace(config, augmentation=None)
     elif config.augmentation is not None:
@@ -63,6 +64,9 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
                    help="decoupled weight decay (BatchNorm gamma/beta and biases exempt)")
     p.add_argument("--early-dropout-epochs", type=int,
                    help="conv blocks' dropout only for the first N epochs (0: always)")
+    p.add_argument("--ema-momentum", type=float,
+                   help="validate, keep as best checkpoint and export an exponential moving "
+                   "average of the weights with this momentum, e.g. 0.999 (0: off)")
     p.add_argument("--seed", type=int)
     p.add_argument("--skip-bad-rows", action="store_true")
     p.add_argument("--cpu-devices", type=int, default=0,

@@ -4,6 +4,7 @@ import json
 import math
 from dataclasses import replace
 
+import keras
 import numpy as np
 import pandas as pd
 import pytest
@@ -13,6 +14,7 @@ from fer_utils.artifacts import export_model
 from fer_utils.cli import main
 from fer_utils.data import load_fer2013_csv
 from fer_utils.labels import EMOTIONS
+from fer_utils.model import FaceClassifier, build_seed_cnn
 
 LABELS = np.array([0, 0, 1, 3])
 PROBS = np.zeros((4, 7))
@@ -80,6 +82,10 @@ def test_evaluate_cli_writes_the_schema_for_a_json_weights_pair(untrained, synth
                 "n", "per_class", "tta"):
         assert key in metrics
     assert metrics["n"] == 70 and metrics["split"] == "PrivateTest" and metrics["synthetic"]
+    assert set(metrics["ci95"]) == {"accuracy", "balanced_accuracy", "macro_f1"}
+    for key, (low, high) in metrics["ci95"].items():
+        assert low <= metrics[key] <= high
+    assert metrics["bootstrap"]["resamples"] == 1000 and metrics["prior_correction"] == 0.0
     assert set(metrics["per_class"]) == set(EMOTIONS)
     assert set(metrics["per_class"]["happy"]) == {"precision", "recall", "f1", "support"}
     counts = pd.read_csv(out / "confusion.csv", index_col=0)
@@ -228,6 +234,32 @@ def test_record_prior_correction_writes_the_prior_and_the_tau_table(untrained, s
     plain = ev.evaluate(untrained, dataset, "val").metrics
     assert table.loc[0.0, "accuracy"] == plain["accuracy"]
     assert table.loc[0.0, "disgust_recall"] == plain["per_class"]["disgust"]["recall"]
+
+
+def test_evaluate_cli_compares_several_models_and_checks_their_options(untrained, synthetic_csv,
+                                                                      tmp_path, capsys):
+    keras.utils.set_random_seed(1)
+    other = FaceClassifier(build_seed_cnn(), name="other")
+    paths = [str(export_model(c, tmp_path / c.name / "m", {})["keras"])
+             for c in (untrained, other)]
+    data = ["--data", str(synthetic_csv), "--split", "test"]
+    out = tmp_path / "compared"
+    assert main(["evaluate", "--model", paths[0], "--model", paths[1], *data,
+                 "--out", str(out)]) == 0
+    models = pd.read_csv(out / "models.csv", index_col=0)
+    assert list(models.index) == paths and "accuracy_ci95_high" in models
+    [pair] = pd.read_csv(out / "pairs.csv").to_dict("records")
+    assert (pair["model_a"], pair["model_b"]) == tuple(paths) and 0 <= pair["mcnemar_p"] <= 1
+    saved = json.loads((out / "comparison.json").read_text())
+    assert saved["models"][paths[1]]["accuracy"] == pytest.approx(models.loc[paths[1], "accuracy"],
+                                                                  abs=1e-4)
+    capsys.readouterr()
+    assert main(["evaluate", "--model", paths[0], "--model", paths[1], "--scale", "unit",
+                 "--scale", "unit", "--scale", "unit", *data, "--out", str(out)]) == 2
+    assert "--scale is given 3 times for 2 models" in capsys.readouterr().err
+    assert main(["evaluate", "--model", paths[0], "--prior-correction", "1", *data,
+                 "--out", str(out)]) == 2
+    assert "card records none" in capsys.readouterr().err
 
 
 def test_bad_csv_rows_make_the_cli_exit_non_zero(tmp_path, capsys):
