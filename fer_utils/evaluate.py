@@ -14,6 +14,7 @@ import pandas as pd
 from .artifacts import add_prior, card_path, load_model, update_card
 from .atomic import atomic_path, write_json
 from .labels import EMOTIONS, NUM_CLASSES, usage_name
+from .model import FaceClassifier
 
 
 def expected_calibration_error(labels: np.ndarray, probs: np.ndarray, bins: int = 15) -> float:
@@ -181,7 +182,7 @@ def predict_faces(classifier, faces: np.ndarray, tta: str | None = None) -> np.n
     return np.mean([classifier.predict(view) for view in tta_views(faces, tta)], axis=0)
 
 
-def confusion(labels: np.ndarray, probs: np.ndarray, normalize: bool = False):
+def confusion(labels: np.ndarray, probs: np.ndarray, normalize: bool = False) -> pd.DataFrame:
     """Confusion matrix as a DataFrame (rows: true emotion, columns: predicted)."""
     matrix = confusion_counts(labels, probs.argmax(axis=1))
     if normalize:
@@ -192,7 +193,8 @@ def confusion(labels: np.ndarray, probs: np.ndarray, normalize: bool = False):
     return frame
 
 
-def confident_mistakes(labels: np.ndarray, probs: np.ndarray, per_pair: int = 1):
+def confident_mistakes(labels: np.ndarray, probs: np.ndarray,
+                       per_pair: int = 1) -> pd.DataFrame:
     """The most confident wrong predictions per (true, predicted) pair, most confident first."""
     predicted = probs.argmax(axis=1)
     wrong = np.flatnonzero(predicted != labels)
@@ -203,7 +205,7 @@ def confident_mistakes(labels: np.ndarray, probs: np.ndarray, per_pair: int = 1)
     return table.groupby(["true", "predicted"]).head(per_pair).reset_index(drop=True)
 
 
-def reliability(labels: np.ndarray, probs: np.ndarray, bins: int = 15):
+def reliability(labels: np.ndarray, probs: np.ndarray, bins: int = 15) -> pd.DataFrame:
     """Per confidence bin: mean confidence, accuracy and count (the reliability diagram)."""
     confidence = probs.max(axis=1)
     edges = np.linspace(0.0, 1.0, bins + 1)
@@ -320,7 +322,7 @@ def compare_models(classifiers: dict, dataset, split: str = "PublicTest",
 PRIOR_TAUS = (0.0, 0.5, 1.0)
 
 
-def prior_correction_table(classifier, dataset, split: str = "PublicTest",
+def prior_correction_table(classifier: FaceClassifier, dataset, split: str = "PublicTest",
                            taus: tuple[float, ...] = PRIOR_TAUS) -> pd.DataFrame:
     """Accuracy, balanced accuracy, macro F1 and disgust recall at each prior correction tau."""
     part = dataset.split(split)
@@ -348,7 +350,7 @@ def record_prior_correction(model_path: str | Path, dataset,
     return table
 
 
-def metrics_table(metrics: dict):
+def metrics_table(metrics: dict) -> pd.DataFrame:
     """Headline metrics as a one-column table, with the TTA figures beside when present."""
     keys = ("n", "accuracy", "balanced_accuracy", "macro_f1", "top2_accuracy", "log_loss", "ece")
     table = pd.DataFrame({"single crop": [metrics[k] for k in keys]}, index=list(keys))

@@ -54,7 +54,7 @@ class TrainConfig:
     momentum: float = 0.9  # SGD only
     weight_decay: float = 0.0  # decoupled; BatchNorm gamma/beta and biases are exempt
     early_dropout_epochs: int = 0  # conv blocks' Dropout only for the first N epochs; 0: always
-    ema_momentum: float = 0.0  # EMA of the weights for validation, checkpoints, export; 0: off
+    ema_momentum: float = 0.0  # EMA of the weights for validation, best checkpoint, export; 0: off
     augmentation: Augmentation | None = field(default_factory=Augmentation)
     balance: str = "none"  # none | class_weight | oversample (training split only)
     label_smoothing: float = 0.1
