@@ -9,6 +9,7 @@ import logging
 import re
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,7 +24,7 @@ NOTEBOOKS = ("01_explore_data", "02_train", "03_evaluate", "04_analyze_video",
 
 
 def report_summary(headline: str, data: str, model: str | None = None,
-                   runs: list[str | Path] = ()) -> None:
+                   runs: Sequence[str | Path] = ()) -> None:
     """Show a notebook's headline result and the run folders it used; the report index reads
     them back from the output."""
     summary = {"headline": headline, "data": data, "model": model, "runs": list(map(str, runs))}
