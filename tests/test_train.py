@@ -14,10 +14,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from fer_utils.atomic import write_json
 from fer_utils.data import FaceDataset, load_fer2013_csv
 from fer_utils.model import FaceClassifier, build_model
 from fer_utils.pipeline import Augmentation
-from fer_utils.train import TrainConfig, conv_dropouts, make_optimizer, profile, train
+from fer_utils.train import (
+    TrainConfig,
+    _load_state,
+    _new_state,
+    conv_dropouts,
+    make_optimizer,
+    profile,
+    train,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -151,7 +160,7 @@ def test_a_full_disk_keeps_the_last_good_checkpoint(tiny, tmp_path, monkeypatch)
 
 def test_a_different_configuration_refuses_an_existing_run(tiny, tmp_path):
     train(tiny, tmp_path / "run", TrainConfig(**{**TINY.__dict__, "epochs": 1}), verbose=0)
-    with pytest.raises(ValueError, match="other settings or data"):
+    with pytest.raises(ValueError, match=r"holds another run \(epochs: 1 in the folder, 3 asked\)"):
         train(tiny, tmp_path / "run", TINY, verbose=0)
 
 
@@ -300,8 +309,13 @@ def test_resume_with_ema_is_exact(tiny, ema_run, tmp_path):
     _same_runs(_resumed(tiny, tmp_path / "resumed", EMA, after=1).out, ema_run.out)
 
 
-def test_ema_momentum_is_checked_and_an_older_run_state_still_resumes():
+def test_ema_momentum_is_checked_and_a_run_begun_before_it_existed_still_resumes(tiny,
+                                                                                 tmp_path):
     with pytest.raises(ValueError, match="ema_momentum must be in"):
         TrainConfig(ema_momentum=1.0)
     older = {k: v for k, v in RECIPE.to_dict().items() if k != "ema_momentum"}
-    assert TrainConfig.from_dict(older) == RECIPE
+    (tmp_path / "last.keras").write_bytes(b"")
+    write_json(tmp_path / "state.json", {**_new_state(RECIPE, tiny), "config": older, "epoch": 1})
+    assert _load_state(tmp_path, RECIPE, tiny)["epoch"] == 1
+    with pytest.raises(ValueError, match="ema_momentum: 0.0 in the folder, 0.9 asked"):
+        _load_state(tmp_path, EMA, tiny)
