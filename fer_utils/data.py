@@ -78,15 +78,6 @@ class FaceDataset:
         return f"{kind} from {self.source}: {len(self):,} images ({parts})"
 
 
-def sha256(path: Path) -> str:
-    """Hex SHA-256 of a file."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def assign_usage(labels: np.ndarray, seed: int = 0,
                  fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)) -> np.ndarray:
     """A seeded stratified split into Training/PublicTest/PrivateTest for data without one."""

@@ -24,6 +24,7 @@ from .balance import class_weights, oversample
 from .data import FaceDataset
 from .evaluate import classification_metrics
 from .model import FaceClassifier, build_model
+from .options import check_fields
 from .pipeline import (
     Augmentation,
     Preprocessing,
@@ -64,6 +65,8 @@ class TrainConfig:
             raise ValueError(f"balance must be one of {', '.join(BALANCING)}")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}")
+        check_fields(self, ("epochs", "batch_size", "learning_rate", "warmup_epochs", "momentum",
+                            "weight_decay", "early_dropout_epochs", "label_smoothing", "patience"))
 
     def to_dict(self) -> dict:
         return asdict(self)
