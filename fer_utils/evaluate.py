@@ -9,6 +9,7 @@ import numpy as np
 from sklearn import metrics as skm
 
 from .labels import EMOTIONS, NUM_CLASSES
+from .outputs import output_set
 
 
 def expected_calibration_error(labels: np.ndarray, probs: np.ndarray, bins: int = 15) -> float:
@@ -136,8 +137,10 @@ class Evaluation:
 
 def evaluate(classifier, dataset, split: str = "PublicTest", out: str | Path | None = None,
              tta: str | None = None) -> Evaluation:
-    """Metrics (single crop, and TTA beside it), confusion tables and figures for one split."""
-    from .atomic import atomic_path, write_json
+    """Metrics (single crop, and TTA beside it), confusion tables and figures for one split.
+
+    The files replace those of an earlier evaluation in `out` only once all are written.
+    """
     from .labels import usage_name
 
     part = dataset.split(split)
@@ -153,9 +156,16 @@ def evaluate(classifier, dataset, split: str = "PublicTest", out: str | Path | N
     result = Evaluation(metrics=metrics, labels=part.labels, probs=probs, images=part.images)
     if out is None:
         return result
-    from . import plots
+    with output_set(out) as run:
+        result.files = run.commit(_write_evaluation(run.stage, metrics, part, probs))
+    return result
 
-    out = Path(out)
+
+def _write_evaluation(out: Path, metrics: dict, part, probs: np.ndarray) -> dict[str, Path]:
+    """metrics.json, the confusion tables and the figures of one evaluation, in `out`."""
+    from . import plots
+    from .atomic import atomic_path, write_json
+
     files = {"metrics": write_json(out / "metrics.json", metrics)}
     for name, normalize in (("confusion", False), ("confusion_normalized", True)):
         with atomic_path(out / f"{name}.csv") as tmp:
@@ -171,8 +181,7 @@ def evaluate(classifier, dataset, split: str = "PublicTest", out: str | Path | N
     for key, fig in figures.items():
         files[key] = plots.save_figure(fig, out / f"{key.removesuffix('_png')}.png")
         plots.plt.close(fig)
-    result.files = files
-    return result
+    return files
 
 
 def compare_models(classifiers: dict, dataset, split: str = "PublicTest",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -108,6 +109,8 @@ class FaceDetector:
 
     def _cascade(self, gray: np.ndarray, scale: float, min_size: int,
                  max_size: int = 0) -> np.ndarray:
+        if min(gray.shape[:2]) / scale < min_size:  # too small to hold the smallest face
+            return np.zeros((0, 4), np.int32)
         small = gray if scale == 1.0 else cv2.resize(
             gray, (round(gray.shape[1] / scale), round(gray.shape[0] / scale)),
             interpolation=cv2.INTER_AREA)
@@ -157,6 +160,8 @@ def crop_face(gray: np.ndarray, box: np.ndarray | tuple, size: int = 48,
 
 def read_image(path: str) -> np.ndarray:
     """An image file as it is stored (gray, BGR or BGRA), or a clear error."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"{path}: no such image file; check the path.")
     image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if image is None:
         raise ValueError(f"{path}: cannot read this image (missing, corrupt or not an image).")

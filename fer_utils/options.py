@@ -30,7 +30,7 @@ class Range:
         return above and below
 
     def __str__(self) -> str:
-        kind = "an integer" if self.integer else "a number"
+        kind = "an integer" if self.integer else "a finite number"
         if self.high is None:
             return f"{kind} {'>' if self.low_open else '>='} {self.low:g}"
         return (f"{kind} in {'(' if self.low_open else '['}{self.low:g}, "

@@ -132,6 +132,12 @@ def write_manifest(folder: Path, names: list[str], run: str) -> Path:
         "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "files": files})
 
 
+def visible_files(folder: Path) -> list[str]:
+    """The folder's files, leaving out hidden ones and the manifest."""
+    return sorted(p.name for p in folder.iterdir()
+                  if p.is_file() and not p.name.startswith(".") and p.name != MANIFEST)
+
+
 def manifest_files(folder: Path) -> list[str]:
     """The files the folder's manifest lists (none without a readable manifest)."""
     try:

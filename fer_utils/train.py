@@ -2,7 +2,7 @@
 
 A run folder holds `last.keras` (weights and optimizer state after the last finished epoch),
 `best.keras` (best validation accuracy), `log.csv`, `state.json` and, when done, the exported
-model `fer_cnn.*` with its model card.
+model `fer_cnn.*` with its model card and `manifest.json`. One run writes a folder at a time.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from .data import FaceDataset
 from .evaluate import classification_metrics
 from .model import FaceClassifier, build_model
 from .options import check_fields
+from .outputs import output_lock, visible_files, write_manifest
 from .pipeline import (
     Augmentation,
     Preprocessing,
@@ -306,14 +307,16 @@ def train(dataset: FaceDataset, out: str | Path, config: TrainConfig | None = No
           export: bool = True) -> TrainResult:
     """Train on the Training split, select on PublicTest; resumes a run left in `out`.
 
-    With `export`, the best checkpoint is written as fer_cnn.* with its model card.
+    With `export`, the best checkpoint is written as fer_cnn.* with its model card; at
+    `verbose=2` the TFLite converter's logs are shown too.
     """
     config = config or PROFILES["quick"]
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    state = _load_state(out, config, dataset)
-    if not state["finished"]:
-        _fit(dataset, out, config, state, list(callbacks), verbose, export)
+    with output_lock(out) as run:
+        state = _load_state(out, config, dataset)
+        if not state["finished"]:
+            _fit(dataset, out, config, state, list(callbacks), verbose, export)
+            write_manifest(out, visible_files(out), run)
     history = pd.read_csv(out / "log.csv")
     return TrainResult(out=out, config=config, history=history, state=state)
 
@@ -359,14 +362,15 @@ def _fit(dataset: FaceDataset, out: Path, config: TrainConfig, state: dict,
                   steps_per_epoch=steps, validation_data=val, verbose=verbose, shuffle=False,
                   callbacks=callbacks)
     if export:
-        _export(dataset, out, config, state, spec)
+        _export(dataset, out, config, state, spec, verbose=verbose == 2)
     state["finished"] = True
     write_json(out / "state.json", state)
 
 
 def _export(dataset: FaceDataset, out: Path, config: TrainConfig, state: dict,
-            spec: Preprocessing) -> None:
-    """Score the best checkpoint on PublicTest and export it with its model card."""
+            spec: Preprocessing, verbose: bool) -> None:
+    """Score the best checkpoint on PublicTest and export it with its model card (with the
+    converters' logs when `verbose`)."""
     best = keras.models.load_model(out / "best.keras", compile=False)
     classifier = FaceClassifier(model=best, preprocessing=spec, name="fer_cnn")
     val_set = dataset.split("PublicTest")
@@ -382,4 +386,4 @@ def _export(dataset: FaceDataset, out: Path, config: TrainConfig, state: dict,
                   "best_epoch": state["best_epoch"], "stopped_early": state["stopped_early"],
                   "replicas": state["replicas"], "global_batch": state["global_batch"],
                   "train_seconds": round(state["train_seconds"], 1)})
-    export_model(classifier, out / "fer_cnn", card)
+    export_model(classifier, out / "fer_cnn", card, verbose=verbose)
