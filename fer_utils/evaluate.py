@@ -156,7 +156,7 @@ def evaluate(classifier, dataset, split: str = "PublicTest", out: str | Path | N
     result = Evaluation(metrics=metrics, labels=part.labels, probs=probs, images=part.images)
     if out is None:
         return result
-    with output_set(out) as run:
+    with output_set(out, "evaluation") as run:
         result.files = run.commit(_write_evaluation(run.stage, metrics, part, probs))
     return result
 

@@ -123,12 +123,12 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def write_manifest(folder: Path, names: list[str], run: str) -> Path:
-    """manifest.json: the run that wrote the folder and each file's size and SHA-256."""
+def write_manifest(folder: Path, names: list[str], run: str, kind: str) -> Path:
+    """manifest.json: the run (and its kind) that wrote the folder, each file's SHA-256."""
     files = {name: {"bytes": (folder / name).stat().st_size,
                     "sha256": sha256_file(folder / name)} for name in sorted(names)}
     return write_json(folder / MANIFEST, {
-        "run": run, "host": socket.gethostname(), "pid": os.getpid(),
+        "kind": kind, "run": run, "host": socket.gethostname(), "pid": os.getpid(),
         "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "files": files})
 
 
@@ -138,33 +138,37 @@ def visible_files(folder: Path) -> list[str]:
                   if p.is_file() and not p.name.startswith(".") and p.name != MANIFEST)
 
 
-def manifest_files(folder: Path) -> list[str]:
-    """The files the folder's manifest lists (none without a readable manifest)."""
+def manifest_files(folder: Path, kind: str) -> list[str]:
+    """The plain file names the folder's manifest lists when a run of `kind` wrote it."""
     try:
-        return list(json.loads((folder / MANIFEST).read_text())["files"])
-    except (OSError, ValueError, KeyError):
+        manifest = json.loads((folder / MANIFEST).read_text())
+    except (OSError, ValueError):
         return []
+    if manifest.get("kind") != kind:
+        return []
+    return [name for name in manifest.get("files", {}) if Path(name).name == name]
 
 
 class OutputSet:
     """The files of one run, written in a staging folder and moved into place as one set."""
 
-    def __init__(self, folder: Path, run: str):
-        self.folder, self.run = folder, run
+    def __init__(self, folder: Path, run: str, kind: str):
+        self.folder, self.run, self.kind = folder, run, kind
         self.stage = folder / f".run-{run}"
         self.stage.mkdir()
 
     def commit(self, files: dict[str, Path]) -> dict[str, Path]:
-        """Move the staged files into the folder, drop the previous run's others, write the
-        manifest; returns `files` with their final paths."""
-        old = set(manifest_files(self.folder))
+        """Move the staged files into the folder, drop the files of the previous run of the
+        same kind that this one lacks, write the manifest; returns `files`' final paths."""
+        old = set(manifest_files(self.folder, self.kind))
         (self.folder / MANIFEST).unlink(missing_ok=True)  # no manifest while the set changes
         final = {key: self.folder / path.name for key, path in files.items()}
         for key, path in files.items():
             os.replace(path, final[key])
         for name in old - {path.name for path in final.values()}:
             (self.folder / name).unlink(missing_ok=True)
-        write_manifest(self.folder, [path.name for path in final.values()], self.run)
+        write_manifest(self.folder, [path.name for path in final.values()], self.run,
+                       self.kind)
         return final
 
     def discard(self) -> None:
@@ -173,10 +177,11 @@ class OutputSet:
 
 
 @contextmanager
-def output_set(folder: str | Path) -> Iterator[OutputSet]:
-    """Lock `folder` and stage one run's files in it; what is not committed is discarded."""
+def output_set(folder: str | Path, kind: str) -> Iterator[OutputSet]:
+    """Lock `folder` and stage the files of one run of `kind` (analysis, evaluation) in it;
+    what is not committed is discarded."""
     with output_lock(folder) as run:
-        outputs = OutputSet(Path(folder), run)
+        outputs = OutputSet(Path(folder), run, kind)
         try:
             yield outputs
         finally:

@@ -316,7 +316,7 @@ def train(dataset: FaceDataset, out: str | Path, config: TrainConfig | None = No
         state = _load_state(out, config, dataset)
         if not state["finished"]:
             _fit(dataset, out, config, state, list(callbacks), verbose, export)
-            write_manifest(out, visible_files(out), run)
+            write_manifest(out, visible_files(out), run, "training")
     history = pd.read_csv(out / "log.csv")
     return TrainResult(out=out, config=config, history=history, state=state)
 

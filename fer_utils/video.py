@@ -210,7 +210,7 @@ def analyze(video: str | int | Path, classifier: FaceClassifier | None = None,
 
         classifier = load_model(SHIPPED_MODEL)
     with ExitStack() as stack:
-        run = stack.enter_context(output_set(out)) if out is not None else None
+        run = stack.enter_context(output_set(out, "analysis")) if out is not None else None
         folder = run.stage if run else Path(stack.enter_context(
             tempfile.TemporaryDirectory(prefix="fer-kit-")))
         summary, files = _analyze_into(folder, video, classifier, fps=fps, every=every,

@@ -14,13 +14,18 @@ import sys
 import time
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pytest
 from conftest import write_fer_csv
 
-from fer_utils.outputs import LOCK, MANIFEST, output_lock
+from fer_utils.outputs import LOCK, MANIFEST
+from fer_utils.pipeline import Augmentation
+from fer_utils.tracking import Smoothing
+from fer_utils.train import TrainConfig, profile
+from fer_utils.video import analyze
 
 ROOT = Path(__file__).resolve().parents[1]
 CLIP = "WolfgangLanger_Pexels.mp4"
@@ -291,23 +296,8 @@ def test_two_analyses_into_one_folder(inputs, samples, tmp_path):
     assert json.loads((out / "summary.json").read_text())["video"].endswith(CLIP)
 
 
-def test_a_dead_run_s_lock_is_taken_over(tmp_path):
-    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True)
-    (tmp_path / LOCK).write_text(json.dumps({"pid": int(done.stdout), "host": os.uname()[1],
-                                             "run": "old", "started": "then"}))
-    with output_lock(tmp_path) as run:
-        assert json.loads((tmp_path / LOCK).read_text())["run"] == run
-    assert not (tmp_path / LOCK).exists()
-    with output_lock(tmp_path), pytest.raises(OSError, match="is being written by process"), \
-            output_lock(tmp_path):
-        pass
-
-
 def test_a_zero_frame_video_leaves_earlier_results_untouched(inputs, samples, untrained,
                                                              tmp_path):
-    from fer_utils.video import analyze
-
     out = tmp_path / "earlier"
     analyze(samples[CLIP], untrained, out, max_seconds=1, progress=False)
     before = checksums(out)
@@ -318,8 +308,6 @@ def test_a_zero_frame_video_leaves_earlier_results_untouched(inputs, samples, un
 
 
 def test_a_smaller_second_analysis_leaves_no_file_of_the_first(samples, untrained, tmp_path):
-    from fer_utils.video import analyze
-
     analyze(samples[CLIP], untrained, tmp_path, max_seconds=1, progress=False)
     analyze(samples[CLIP], untrained, tmp_path, max_seconds=1, progress=False, annotate=False)
     assert not (tmp_path / "annotated.mp4").exists()
@@ -327,8 +315,6 @@ def test_a_smaller_second_analysis_leaves_no_file_of_the_first(samples, untraine
 
 
 def test_a_corrupt_middle_yields_the_frames_after_the_damage(samples, untrained, tmp_path):
-    from fer_utils.video import analyze
-
     clip = bytearray(samples[CLIP].read_bytes())
     middle = len(clip) // 2
     clip[middle:middle + 50_000] = bytes(50_000)
@@ -343,3 +329,22 @@ def test_a_corrupt_middle_yields_the_frames_after_the_damage(samples, untrained,
     after = result.frames["frame"] >= gap["first_frame"] + gap["frames"]
     assert result.frames["frame"].max() > 440 and after.sum() > 30
     assert "could not be decoded and were skipped" in summary["error"]
+
+
+@pytest.mark.parametrize(("make", "message"), [
+    (partial(TrainConfig, epochs=0), "epochs must be an integer >= 1, not 0"),
+    (partial(profile, "full", label_smoothing=2.0),
+     r"label_smoothing must be a finite number in \[0, 1\), not 2.0"),
+    (partial(TrainConfig, learning_rate=float("nan")), "learning_rate must be a finite number > 0"),
+    (partial(TrainConfig, batch_size=2.5), "batch_size must be an integer >= 1"),
+    (partial(TrainConfig, weight_decay=-0.1), "weight_decay must be a finite number >= 0"),
+    (partial(Augmentation, crop_pad=-1), "crop_pad must be an integer >= 0"),
+    (partial(Smoothing, alpha=0), r"alpha must be a finite number in \(0, 1\]"),
+    (partial(analyze, "any.mp4", None, None, fps=0), "fps must be a finite number > 0, not 0"),
+    (partial(analyze, "any.mp4", None, None, every=-5), "every must be an integer >= 1"),
+    (partial(analyze, "any.mp4", None, None, max_seconds=0), "max_seconds must be"),
+], ids=["epochs", "label smoothing", "learning rate", "batch size", "weight decay", "crop pad",
+        "alpha", "fps", "every", "max seconds"])
+def test_the_python_api_checks_the_same_ranges(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
