@@ -181,6 +181,8 @@ def output_set(folder: str | Path, kind: str) -> Iterator[OutputSet]:
     """Lock `folder` and stage the files of one run of `kind` (analysis, evaluation) in it;
     what is not committed is discarded."""
     with output_lock(folder) as run:
+        for leftover in Path(folder).glob(".run-*"):  # a killed run's; none is live now
+            shutil.rmtree(leftover, ignore_errors=True)
         outputs = OutputSet(Path(folder), run, kind)
         try:
             yield outputs

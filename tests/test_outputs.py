@@ -63,3 +63,10 @@ def test_a_failed_run_leaves_the_folder_as_it_was(tmp_path):
         (run.stage / "a.txt").write_text("half")
         raise RuntimeError("crash")
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+def test_a_killed_run_s_staging_folder_is_cleared_by_the_next_run(tmp_path):
+    (tmp_path / ".run-killed").mkdir()
+    (tmp_path / ".run-killed" / "a.txt").write_text("half")
+    commit(tmp_path, "analysis", a="whole")
+    assert sorted(os.listdir(tmp_path)) == ["a.txt", MANIFEST]
