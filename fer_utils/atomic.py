@@ -12,22 +12,23 @@ from pathlib import Path
 
 # What to do about the operating-system errors a user can fix.
 ADVICE = {
-    errno.EACCES: "permission denied; change the permissions or pick another path",
-    errno.EPERM: "operation not permitted; change the permissions or pick another path",
-    errno.ENOSPC: "the disk is full; free some space and run again",
-    errno.EDQUOT: "the disk quota is used up; free some space and run again",
-    errno.EROFS: "the file system is read-only; pick another path",
-    errno.ENOENT: "no such file or folder; check the path",
-    errno.EEXIST: "a file is in the way; remove it or pick another path",
+    errno.EACCES: "change its permissions or pick another path",
+    errno.EPERM: "change its permissions or pick another path",
+    errno.ENOSPC: "free some disk space and run again",
+    errno.EDQUOT: "free some space within your disk quota and run again",
+    errno.EROFS: "pick a path on a writable disk",
+    errno.ENOENT: "check the path",
+    errno.EEXIST: "remove it or pick another path",
     errno.ENOTDIR: "a file is in the way where a folder is needed; pick another path",
-    errno.EISDIR: "this is a folder where a file is needed; pass a file",
+    errno.EISDIR: "pass a file, not a folder",
 }
 
 
 def explain_os_error(error: OSError, path: str | Path | None = None) -> str:
-    """One line naming the file an OS error is about (else `path`) and what to do."""
+    """One line: the file an OS error is about (else `path`), what happened, what to do."""
     where = error.filename or path or "a file"
-    return f"{where}: {ADVICE.get(error.errno) or error.strerror or error}"
+    advice = ADVICE.get(error.errno)
+    return f"{where}: {error.strerror or error}" + (f"; {advice}" if advice else "")
 
 
 @contextmanager

@@ -212,7 +212,7 @@ def test_a_permission_error_says_so(tmp_path, monkeypatch):
         raise PermissionError(13, "Permission denied", str(dst))
 
     monkeypatch.setattr(atomic.os, "replace", refuse)
-    with pytest.raises(OSError, match="permission denied") as error:
+    with pytest.raises(OSError, match="Permission denied; change its permissions") as error:
         atomic.write_text(tmp_path / "x.txt", "hello")
     assert "disk" not in str(error.value) and "x.txt" in str(error.value)
 
