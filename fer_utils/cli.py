@@ -265,6 +265,7 @@ def _leakage(args: argparse.Namespace) -> int:
     print(dataset.describe())
     lesson = leakage_lesson(dataset, args.out, images=args.images, epochs=args.epochs)
     print(lesson.table().to_string())
+    print("\nRun folders: " + ", ".join(f"{name} {path}" for name, path in lesson.runs.items()))
     print("\nDuplicates in the dataset's own splits:")
     print(lesson.official_duplicates.to_string(index=False))
     return 0
@@ -285,7 +286,8 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--images", type=argument_type("images"), default=3000,
                    help="rows sampled for the lesson")
     p.add_argument("--epochs", type=argument_type("epochs"), default=3)
-    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--out", type=Path, help="the runs go to OUT/seed and OUT/honest (default: "
+                   "one folder each under runs/, named by settings and data)")
     p.set_defaults(handler=_leakage)
 
 

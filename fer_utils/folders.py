@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import warnings
 from pathlib import Path
@@ -27,6 +28,14 @@ def _read(path: Path) -> np.ndarray | None:
     if gray.shape != (IMAGE_SIZE, IMAGE_SIZE):
         gray = cv2.resize(gray, (IMAGE_SIZE, IMAGE_SIZE), interpolation=cv2.INTER_AREA)
     return gray
+
+
+def _checksum(images: np.ndarray, labels: np.ndarray, usage: np.ndarray) -> str:
+    """SHA-256 of the pixels, labels and usage: what a CSV's file checksum is to a CSV."""
+    digest = hashlib.sha256()
+    for array in (images, labels, usage):
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()
 
 
 def _halve(labels: np.ndarray, seed: int) -> np.ndarray:
@@ -81,5 +90,7 @@ def load_image_folders(root: str | Path, *, skip_unreadable: bool = False,
             usage_arr[test] = _halve(labels_arr[test], seed)
         notes = ("no official usage in file names: test/ split 50/50 into PublicTest and "
                  f"PrivateTest (seed {seed})",)
-    return FaceDataset(images=np.stack(images), labels=labels_arr, usage=usage_arr,
-                       source=str(root), skipped_rows=len(bad), notes=notes)
+    stacked = np.stack(images)
+    return FaceDataset(images=stacked, labels=labels_arr, usage=usage_arr, source=str(root),
+                       checksum=_checksum(stacked, labels_arr, usage_arr),
+                       skipped_rows=len(bad), notes=notes)

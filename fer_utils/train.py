@@ -7,7 +7,6 @@ model `fer_cnn.*` with its model card and `manifest.json`. One run writes a fold
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -100,15 +99,6 @@ def profile(name: str, **overrides) -> TrainConfig:
     if name not in PROFILES:
         raise ValueError(f"unknown profile {name!r}; choose from {', '.join(PROFILES)}")
     return replace(PROFILES[name], **{k: v for k, v in overrides.items() if v is not None})
-
-
-def run_folder(config: TrainConfig, dataset: FaceDataset, root: str | Path | None = None) -> Path:
-    """A folder named by the settings and data, so the same run resumes and others stay apart."""
-    from .paths import RUNS_DIR
-
-    key = json.dumps([config.to_dict(), dataset.checksum], sort_keys=True)
-    digest = hashlib.sha1(key.encode()).hexdigest()[:10]
-    return Path(root or RUNS_DIR) / f"{config.profile}-{digest}"
 
 
 def make_deterministic(seed: int) -> None:
@@ -287,14 +277,39 @@ def _new_state(config: TrainConfig, dataset: FaceDataset) -> dict:
             "train_seconds": 0.0, "stopped_early": False, "finished": False}
 
 
+def _setting_differences(saved: dict, asked: dict, prefix: str = "") -> list[str]:
+    """'name: X in the folder, Y asked' for every setting that differs (nested ones dotted)."""
+    found = []
+    for key in sorted(saved.keys() | asked.keys()):
+        old, new = saved.get(key), asked.get(key)
+        if isinstance(old, dict) and isinstance(new, dict):
+            found += _setting_differences(old, new, f"{prefix}{key}.")
+        elif old != new or (key in saved) != (key in asked):
+            shown = [repr(values[key]) if key in values else "unset" for values in (saved, asked)]
+            found.append(f"{prefix}{key}: {shown[0]} in the folder, {shown[1]} asked")
+    return found
+
+
+def _data_identity(source: str, checksum: str) -> str:
+    """A dataset as a person tells it apart: its source and the head of its checksum."""
+    digest, plus, rest = checksum.partition("+")
+    return f"{source} (sha256 {digest[:12]}…{plus}{rest})"
+
+
 def _load_state(out: Path, config: TrainConfig, dataset: FaceDataset) -> dict:
-    """The saved state of a run in `out`, or a fresh one; refuses to mix different runs."""
+    """The saved state of a run in `out`, or a fresh one; refuses to mix different runs and
+    says which settings or data differ."""
     path = out / "state.json"
     if not path.exists():
         return _new_state(config, dataset)
     state = json.loads(path.read_text())
-    if state["config"] != config.to_dict() or state["data"]["sha256"] != dataset.checksum:
-        raise ValueError(f"{out} holds a run with other settings or data; pass another "
+    differences = _setting_differences(state["config"], config.to_dict())
+    if state["data"]["sha256"] != dataset.checksum:
+        saved = _data_identity(state["data"]["source"], state["data"]["sha256"])
+        differences.append(f"data: {saved} in the folder, "
+                           f"{_data_identity(dataset.source, dataset.checksum)} asked")
+    if differences:
+        raise ValueError(f"{out} holds another run ({'; '.join(differences)}); pass another "
                          "output folder, or delete it to start over.")
     if not (out / "last.keras").exists():
         raise FileNotFoundError(f"{out}/state.json exists but last.keras is missing; "
