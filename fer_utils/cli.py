@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .atomic import explain_os_error
+from .atomic import explain_os_error, write_text
 from .options import argument_type
 
 Handler = Callable[[argparse.Namespace], int | None]
@@ -380,12 +380,11 @@ def _user_message(error: ValueError | OSError) -> str:
     return str(error)
 
 
-def _report_bug(command: str) -> Path:
+def _report_bug(command: str, argv: list[str]) -> Path:
     """Write the current exception's traceback to a log file in the temp folder; its path."""
     log = Path(tempfile.gettempdir()) / f"fer-kit-{command}-{time.strftime('%Y%m%d-%H%M%S')}-" \
                                         f"{os.getpid()}.log"
-    log.write_text(f"fer-kit {' '.join(sys.argv[1:])}\n\n{traceback.format_exc()}")
-    return log
+    return write_text(log, f"fer-kit {' '.join(argv)}\n\n{traceback.format_exc()}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -406,7 +405,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:
         if args.debug:
             raise
-        log = _report_bug(args.command)
+        log = _report_bug(args.command, sys.argv[1:] if argv is None else argv)
         print(f"fer-kit {args.command}: internal error ({type(e).__name__}: "
               f"{str(e).splitlines()[0] if str(e) else 'no message'}). This is a bug in "
               f"fer-kit; the full traceback is in {log} (run with --debug to see it here).",

@@ -309,7 +309,7 @@ def read_fer2013_csv(path: str | Path, *, skip_bad_rows: bool = False,
     return _parse_csv(path, _read_bytes(path), skip_bad_rows, seed)
 
 
-def cache_file(path: Path, checksum: str) -> Path:
+def _cache_file(path: Path, checksum: str) -> Path:
     """Where the parsed arrays of a CSV with this content are kept ($FER_KIT_CACHE)."""
     return CACHE_DIR / f"{path.name.split('.')[0]}-v{_CACHE_VERSION}-{checksum[:16]}.npz"
 
@@ -344,7 +344,7 @@ def load_fer2013_csv(path: str | Path, *, skip_bad_rows: bool = False, cache: bo
                         "data/README.md for how to get FER-2013.")
     raw = _read_bytes(path)
     checksum = hashlib.sha256(raw).hexdigest()
-    file = cache_file(path, checksum)
+    file = _cache_file(path, checksum)
     dataset = _read_cache(file, path, checksum) if cache and file.exists() else None
     if dataset is None:
         dataset = _parse_csv(path, raw, skip_bad_rows, seed=0)
