@@ -26,7 +26,7 @@ def _train(args: argparse.Namespace) -> int:
         split_cpu(args.cpu_devices)
     from dataclasses import replace
 
-    from .data import load_dataset
+    from .sources import load_dataset
     from .train import profile, train
 
     config = profile(args.profile, epochs=args.epochs, batch_size=args.batch_size,
@@ -89,7 +89,7 @@ def _data(args: argparse.Namespace) -> int:
         print(f"wrote {args.train + args.val + args.test:,} synthetic faces to {path}")
     elif args.data_command == "audit":
         from .audit import duplicate_audit, duplicate_groups
-        from .data import load_dataset
+        from .sources import load_dataset
 
         dataset = load_dataset(args.file, skip_bad_rows=args.skip_bad_rows)
         print(dataset.describe())
@@ -189,7 +189,8 @@ def _live(args: argparse.Namespace) -> int:
 def _predict(args: argparse.Namespace) -> int:
     import json
 
-    from .faces import FaceDetector, crop_face, read_image, to_gray
+    from .faces import FaceDetector, crop_face
+    from .images import read_image, to_gray
     from .labels import EMOTIONS
 
     classifier = _classifier(args)
@@ -242,8 +243,8 @@ def _add_video(sub: argparse._SubParsersAction) -> None:
 def _evaluate(args: argparse.Namespace) -> int:
     import json
 
-    from .data import load_dataset
     from .evaluate import evaluate
+    from .sources import load_dataset
 
     dataset = load_dataset(args.data, skip_bad_rows=args.skip_bad_rows)
     print(dataset.describe())
@@ -258,8 +259,8 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _leakage(args: argparse.Namespace) -> int:
-    from .data import load_dataset
     from .leakage import leakage_lesson
+    from .sources import load_dataset
 
     dataset = load_dataset(args.data)
     print(dataset.describe())

@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 
 from .data import IMAGE_SIZE, DataError, FaceDataset
+from .images import to_gray
 from .labels import EMOTIONS, USAGES
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
@@ -22,8 +23,6 @@ def _read(path: Path) -> np.ndarray | None:
     image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if image is None:
         return None
-    from .faces import to_gray
-
     gray = to_gray(image)
     if gray.shape != (IMAGE_SIZE, IMAGE_SIZE):
         gray = cv2.resize(gray, (IMAGE_SIZE, IMAGE_SIZE), interpolation=cv2.INTER_AREA)

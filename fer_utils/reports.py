@@ -44,8 +44,8 @@ def report_summary(headline: str, data: str, model: str | None = None,
 
 def report_parameters(data: str | None = None, out: str | Path = REPORTS_DIR) -> dict[str, dict]:
     """The values the report run injects into each notebook (stored defaults are tiny)."""
-    from .data import find_fer2013
     from .paths import SHIPPED_MODEL
+    from .sources import find_fer2013
 
     found = find_fer2013(data)
     real = found is not None

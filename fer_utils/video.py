@@ -29,7 +29,8 @@ from tqdm import tqdm
 
 from .annotate import VideoWriter, draw_face
 from .atomic import atomic_path, write_json
-from .faces import DetectorConfig, FaceDetector, FaceSearch, crop_face, to_gray
+from .faces import DetectorConfig, FaceDetector, FaceSearch, crop_face
+from .images import to_gray
 from .labels import EMOTIONS, VALENCE
 from .model import FaceClassifier
 from .options import check_values

@@ -4,8 +4,9 @@ import cv2
 import numpy as np
 import pytest
 
-from fer_utils.data import DataError, load_dataset
+from fer_utils.data import DataError
 from fer_utils.folders import load_image_folders
+from fer_utils.sources import load_dataset
 
 
 def _write(path, image):
