@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
-from collections.abc import Callable
+import tempfile
+import time
+import traceback
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+from .atomic import explain_os_error, write_text
+from .options import argument_type
 
 Handler = Callable[[argparse.Namespace], int | None]
 
@@ -20,8 +29,6 @@ def _train(args: argparse.Namespace) -> int:
     from .sources import load_dataset
     from .train import profile, train
 
-    dataset = load_dataset(args.data, skip_bad_rows=args.skip_bad_rows)
-    print(dataset.describe())
     config = profile(args.profile, epochs=args.epochs, batch_size=args.batch_size,
                      learning_rate=args.lr, balance=args.balance,
                      label_smoothing=args.label_smoothing, seed=args.seed,
@@ -35,6 +42,8 @@ def _train(args: argparse.Namespace) -> int:
         changes = {k: v for k, v in (("erase", args.erase), ("crop_pad", args.crop_pad))
                    if v is not None}
         config = replace(config, augmentation=replace(config.augmentation, **changes))
+    dataset = load_dataset(args.data, skip_bad_rows=args.skip_bad_rows)
+    print(dataset.describe())
     result = train(dataset, args.out, config, verbose=args.verbose)
     state = result.state
     print(f"best PublicTest accuracy {state['best_val_accuracy']:.4f} at epoch "
@@ -48,30 +57,31 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", help="FER-2013 CSV or image folder (default: lookup, else synthetic)")
     p.add_argument("--profile", default="quick", choices=["quick", "full"])
     p.add_argument("--out", type=Path, required=True, help="run folder (checkpoints, log, model)")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--lr", type=float, help="peak learning rate")
+    p.add_argument("--epochs", type=argument_type("epochs"))
+    p.add_argument("--batch-size", type=argument_type("batch_size"))
+    p.add_argument("--lr", type=argument_type("learning_rate"), help="peak learning rate")
     p.add_argument("--balance", choices=["none", "class_weight", "oversample"])
-    p.add_argument("--label-smoothing", type=float)
+    p.add_argument("--label-smoothing", type=argument_type("label_smoothing"))
     p.add_argument("--no-augment", action="store_true")
-    p.add_argument("--erase", type=float, help="random-erasing probability")
-    p.add_argument("--crop-pad", type=int,
+    p.add_argument("--erase", type=argument_type("erase"), help="random-erasing probability")
+    p.add_argument("--crop-pad", type=argument_type("crop_pad"),
                    help="pad-and-crop augmentation: reflect-pad N pixels, crop at random")
     p.add_argument("--optimizer", choices=["adam", "sgd"],
                    help="adam, or sgd (SGD with Nesterov momentum)")
-    p.add_argument("--momentum", type=float, help="SGD momentum")
-    p.add_argument("--weight-decay", type=float,
+    p.add_argument("--momentum", type=argument_type("momentum"), help="SGD momentum")
+    p.add_argument("--weight-decay", type=argument_type("weight_decay"),
                    help="decoupled weight decay (BatchNorm gamma/beta and biases exempt)")
-    p.add_argument("--early-dropout-epochs", type=int,
+    p.add_argument("--early-dropout-epochs", type=argument_type("early_dropout_epochs"),
                    help="conv blocks' dropout only for the first N epochs (0: always)")
-    p.add_argument("--ema-momentum", type=float,
+    p.add_argument("--ema-momentum", type=argument_type("ema_momentum"),
                    help="validate, keep as best checkpoint and export an exponential moving "
                    "average of the weights with this momentum, e.g. 0.999 (0: off)")
     p.add_argument("--seed", type=int)
     p.add_argument("--skip-bad-rows", action="store_true")
     p.add_argument("--cpu-devices", type=int, default=0,
                    help="split the CPU into N logical devices (MirroredStrategy)")
-    p.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2])
+    p.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2],
+                   help="0 silent, 1 progress bar, 2 one line per epoch and the export logs")
     p.set_defaults(handler=_train)
 
 
@@ -163,8 +173,10 @@ def _model_options(p: argparse.ArgumentParser, several: bool = False) -> None:
     p.add_argument("--weights", **each, help="weights for a .json architecture")
     p.add_argument("--scale", **each, choices=["unit", "symmetric"],
                    help="pixel scaling the model expects: /255 or [-1, 1]")
-    p.add_argument("--input-size", **each, type=int, help="the model's square input size")
-    p.add_argument("--prior-correction", **each, type=float, metavar="TAU",
+    p.add_argument("--input-size", **each, type=argument_type("input_size"),
+                   help="the model's square input size")
+    p.add_argument("--prior-correction", **each, type=argument_type("prior_correction"),
+                   metavar="TAU",
                    help="divide out the Training class prior (from the model card) to the "
                    "power TAU: 0 (default) off, 1 full logit adjustment, more rare-class labels")
 
@@ -172,13 +184,16 @@ def _model_options(p: argparse.ArgumentParser, several: bool = False) -> None:
 def _video_options(p: argparse.ArgumentParser) -> None:
     _model_options(p)
     rate = p.add_mutually_exclusive_group()
-    rate.add_argument("--fps", type=float, help="analysed frames per second")
-    rate.add_argument("--every", type=int, help="analyse every Nth frame")
+    rate.add_argument("--fps", type=argument_type("fps"), help="analysed frames per second")
+    rate.add_argument("--every", type=argument_type("every"), help="analyse every Nth frame")
     p.add_argument("--detector", default="default", choices=["default", "seed", "reference"])
     p.add_argument("--smoothing", default="ema", choices=["ema", "window", "none"])
-    p.add_argument("--alpha", type=float, default=0.4, help="ema weight of the newest frame")
-    p.add_argument("--window", type=int, default=5, help="frames in the moving window")
-    p.add_argument("--max-seconds", type=float, help="stop after this much video")
+    p.add_argument("--alpha", type=argument_type("alpha"), default=0.4,
+                   help="ema weight of the newest frame")
+    p.add_argument("--window", type=argument_type("window"), default=5,
+                   help="frames in the moving window")
+    p.add_argument("--max-seconds", type=argument_type("max_seconds"),
+                   help="stop after this much video")
 
 
 def _analysis(args: argparse.Namespace, source, display: bool) -> int:
@@ -217,8 +232,14 @@ def _predict(args: argparse.Namespace) -> int:
 
     classifier = _classifier(args)
     detector = FaceDetector(args.detector)
+    failed = 0
     for image_path in args.images:
-        gray = to_gray(read_image(image_path))
+        try:
+            gray = to_gray(read_image(image_path))
+        except (ValueError, OSError) as e:  # one bad image does not stop the others
+            print(json.dumps({"file": image_path, "error": str(e)}))
+            failed += 1
+            continue
         boxes = detector.detect(gray)
         size = classifier.preprocessing.input_size
         crops = [crop_face(gray, box, size) for box in boxes]
@@ -230,7 +251,10 @@ def _predict(args: argparse.Namespace) -> int:
                               "probabilities": {e: round(float(v), 4)
                                                 for e, v in zip(EMOTIONS, p, strict=True)},
                               "label": EMOTIONS[int(p.argmax())]}))
-    return 0
+    if failed:
+        print(f"fer-kit predict: {failed} of {len(args.images)} images could not be read; "
+              "see the lines with an 'error' field.", file=sys.stderr)
+    return 2 if failed else 0
 
 
 def _add_video(sub: argparse._SubParsersAction) -> None:
@@ -245,7 +269,8 @@ def _add_video(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, help="also write the outputs here")
     _video_options(p)
     p.set_defaults(handler=_live)
-    p = sub.add_parser("predict", help="one JSON line per face found in each image")
+    p = sub.add_parser("predict", help="one JSON line per face found in each image (a line "
+                       "with an 'error' field for an image that cannot be read)")
     p.add_argument("images", nargs="+")
     p.add_argument("--detector", default="default", choices=["default", "seed", "reference"])
     _model_options(p)
@@ -307,8 +332,9 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=_evaluate)
     p = sub.add_parser("leakage", help="the seed's leaky protocol against the honest one")
     p.add_argument("--data")
-    p.add_argument("--images", type=int, default=3000, help="rows sampled for the lesson")
-    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--images", type=argument_type("images"), default=3000,
+                   help="rows sampled for the lesson")
+    p.add_argument("--epochs", type=argument_type("epochs"), default=3)
     p.add_argument("--out", type=Path, help="the runs go to OUT/seed and OUT/honest (default: "
                    "one folder each under runs/, named by settings and data)")
     p.set_defaults(handler=_leakage)
@@ -365,23 +391,75 @@ COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_data, _add_train, _add_evaluate, _add_video, _add_report, _add_bench]
 
 
+def _add_debug(p: argparse.ArgumentParser, default: object = False) -> None:
+    """--debug on a parser and every subcommand below it."""
+    p.add_argument("--debug", action="store_true", default=default,
+                   help="show the full traceback of an error")
+    for action in p._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                _add_debug(child, argparse.SUPPRESS)  # keeps a --debug given before it
+
+
 def parser() -> argparse.ArgumentParser:
     """The fer-kit argument parser with every subcommand."""
     p = argparse.ArgumentParser(prog="fer-kit", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
     for add in COMMANDS:
         add(sub)
+    _add_debug(p)
     return p
 
 
+@contextmanager
+def _one_line_warnings() -> Iterator[None]:
+    """Show warnings as `warning: message`, without Python's file and source line."""
+    shown = warnings.formatwarning
+    warnings.formatwarning = lambda message, *_, **__: f"warning: {message}\n"
+    try:
+        yield
+    finally:
+        warnings.formatwarning = shown
+
+
+def _user_message(error: ValueError | OSError) -> str:
+    """The one line an expected error prints: the kit's own message, or the OS error explained."""
+    if isinstance(error, OSError) and error.errno is not None:
+        return explain_os_error(error)
+    return str(error)
+
+
+def _report_bug(command: str, argv: list[str]) -> Path:
+    """Write the current exception's traceback to a log file in the temp folder; its path."""
+    log = Path(tempfile.gettempdir()) / f"fer-kit-{command}-{time.strftime('%Y%m%d-%H%M%S')}-" \
+                                        f"{os.getpid()}.log"
+    return write_text(log, f"fer-kit {' '.join(argv)}\n\n{traceback.format_exc()}")
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run a fer-kit command; errors about the user's input print one clear line, exit 2."""
+    """Run a fer-kit command. An error about the user's input prints one line and exits 2;
+    anything else is a bug: one line and a traceback file, exit 1 (--debug: the traceback)."""
     args = parser().parse_args(argv)
     try:
-        return int(args.handler(args) or 0)
+        with _one_line_warnings():
+            return int(args.handler(args) or 0)
+    except KeyboardInterrupt:
+        print(f"fer-kit {args.command}: interrupted", file=sys.stderr)
+        return 130
     except (ValueError, OSError) as e:
-        print(f"fer-kit {args.command}: error: {e}", file=sys.stderr)
+        if args.debug:
+            raise
+        print(f"fer-kit {args.command}: error: {_user_message(e)}", file=sys.stderr)
         return 2
+    except Exception as e:
+        if args.debug:
+            raise
+        log = _report_bug(args.command, sys.argv[1:] if argv is None else argv)
+        print(f"fer-kit {args.command}: internal error ({type(e).__name__}: "
+              f"{str(e).splitlines()[0] if str(e) else 'no message'}). This is a bug in "
+              f"fer-kit; the full traceback is in {log} (run with --debug to see it here).",
+              file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -11,10 +11,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from . import plots
 from .artifacts import add_prior, card_path, load_model, update_card
 from .atomic import atomic_path, write_json
 from .labels import EMOTIONS, NUM_CLASSES, usage_name
 from .model import FaceClassifier
+from .outputs import output_set
 
 
 def expected_calibration_error(labels: np.ndarray, probs: np.ndarray, bins: int = 15) -> float:
@@ -232,7 +234,10 @@ class Evaluation:
 def evaluate(classifier, dataset, split: str = "PublicTest", out: str | Path | None = None,
              tta: str | None = None, resamples: int = 1000, seed: int = 0) -> Evaluation:
     """Metrics with bootstrap intervals (single crop, and TTA beside it), confusion tables and
-    figures for one split."""
+    figures for one split.
+
+    The files replace those of an earlier evaluation in `out` only once all are written.
+    """
     part = dataset.split(split)
     probs = predict_faces(classifier, part.images)
     metrics = {"model": classifier.name, "data": dataset.source, "sha256": dataset.checksum,
@@ -250,9 +255,13 @@ def evaluate(classifier, dataset, split: str = "PublicTest", out: str | Path | N
     result = Evaluation(metrics=metrics, labels=part.labels, probs=probs, images=part.images)
     if out is None:
         return result
-    from . import plots
+    with output_set(out, "evaluation") as run:
+        result.files = run.commit(_write_evaluation(run.stage, metrics, part, probs))
+    return result
 
-    out = Path(out)
+
+def _write_evaluation(out: Path, metrics: dict, part, probs: np.ndarray) -> dict[str, Path]:
+    """metrics.json, the confusion tables and the figures of one evaluation, in `out`."""
     files = {"metrics": write_json(out / "metrics.json", metrics)}
     for name, normalize in (("confusion", False), ("confusion_normalized", True)):
         with atomic_path(out / f"{name}.csv") as tmp:
@@ -268,8 +277,7 @@ def evaluate(classifier, dataset, split: str = "PublicTest", out: str | Path | N
     for key, fig in figures.items():
         files[key] = plots.save_figure(fig, out / f"{key.removesuffix('_png')}.png")
         plots.plt.close(fig)
-    result.files = files
-    return result
+    return files
 
 
 @dataclass

@@ -10,6 +10,7 @@ import numpy as np
 import tensorflow as tf
 
 from .labels import EMOTIONS, NUM_CLASSES
+from .options import check
 from .pipeline import Preprocessing, preprocess
 
 # One FaceClassifier per loaded model compiles its own function; TensorFlow's retracing
@@ -100,6 +101,7 @@ class FaceClassifier:
 
     def __post_init__(self) -> None:
         check_face_model(self.model, self.name)
+        check("prior_correction", self.prior_correction)
         if self.prior_correction and self.prior is None:
             raise ValueError(
                 f"{self.name}: a prior correction needs the Training class frequencies, and "

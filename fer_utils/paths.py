@@ -18,7 +18,8 @@ def _kit_root() -> Path:
 
 ROOT = _kit_root()
 DATA_DIR = ROOT / "data"
-CACHE_DIR = DATA_DIR / "cache"
+# Parsed datasets; move them with FER_KIT_CACHE (for example to a private or faster disk).
+CACHE_DIR = Path(os.environ.get("FER_KIT_CACHE") or DATA_DIR / "cache")
 SAMPLES_DIR = DATA_DIR / "samples"
 MODELS_DIR = ROOT / "models"
 RUNS_DIR = ROOT / "runs"

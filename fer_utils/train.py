@@ -2,7 +2,7 @@
 
 A run folder holds `last.keras` (weights and optimizer state after the last finished epoch),
 `best.keras` (best validation accuracy), `log.csv`, `state.json` and, when done, the exported
-model `fer_cnn.*` with its model card.
+model `fer_cnn.*` with its model card and `manifest.json`. One run writes a folder at a time.
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ from .balance import class_weights, oversample
 from .data import FaceDataset
 from .evaluate import classification_metrics, record_prior_correction
 from .model import FaceClassifier, build_model
+from .options import check_fields
+from .outputs import output_lock, visible_files, write_manifest
 from .pipeline import (
     Augmentation,
     Preprocessing,
@@ -66,8 +68,9 @@ class TrainConfig:
             raise ValueError(f"balance must be one of {', '.join(BALANCING)}")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}")
-        if not 0.0 <= self.ema_momentum < 1.0:
-            raise ValueError(f"ema_momentum must be in [0, 1) (0: no EMA), not {self.ema_momentum}")
+        check_fields(self, ("epochs", "batch_size", "learning_rate", "warmup_epochs", "momentum",
+                            "weight_decay", "early_dropout_epochs", "label_smoothing", "patience",
+                            "ema_momentum"))
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -350,14 +353,16 @@ def train(dataset: FaceDataset, out: str | Path, config: TrainConfig | None = No
           export: bool = True) -> TrainResult:
     """Train on the Training split, select on PublicTest; resumes a run left in `out`.
 
-    With `export`, the best checkpoint is written as fer_cnn.* with its model card.
+    With `export`, the best checkpoint is written as fer_cnn.* with its model card; at
+    `verbose=2` the TFLite converter's logs are shown too.
     """
     config = config or PROFILES["quick"]
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    state = _load_state(out, config, dataset)
-    if not state["finished"]:
-        _fit(dataset, out, config, state, list(callbacks), verbose, export)
+    with output_lock(out) as run:
+        state = _load_state(out, config, dataset)
+        if not state["finished"]:
+            _fit(dataset, out, config, state, list(callbacks), verbose, export)
+            write_manifest(out, visible_files(out), run, "training")
     history = pd.read_csv(out / "log.csv")
     return TrainResult(out=out, config=config, history=history, state=state)
 
@@ -404,15 +409,16 @@ def _fit(dataset: FaceDataset, out: Path, config: TrainConfig, state: dict,
                   steps_per_epoch=steps, validation_data=val, verbose=verbose, shuffle=False,
                   callbacks=callbacks)
     if export:
-        _export(dataset, out, config, state, spec)
+        _export(dataset, out, config, state, spec, verbose=verbose == 2)
     state["finished"] = True
     write_json(out / "state.json", state)
 
 
 def _export(dataset: FaceDataset, out: Path, config: TrainConfig, state: dict,
-            spec: Preprocessing) -> None:
+            spec: Preprocessing, verbose: bool) -> None:
     """Score the best checkpoint on PublicTest and export it with its model card, which also
-    records the Training class prior and the prior correction's effect on PublicTest."""
+    records the Training class prior and the prior correction's effect on PublicTest (with
+    the converters' logs when `verbose`)."""
     best = keras.models.load_model(out / "best.keras", compile=False)
     classifier = FaceClassifier(model=best, preprocessing=spec, name="fer_cnn")
     val_set = dataset.split("PublicTest")
@@ -428,5 +434,5 @@ def _export(dataset: FaceDataset, out: Path, config: TrainConfig, state: dict,
                   "best_epoch": state["best_epoch"], "stopped_early": state["stopped_early"],
                   "replicas": state["replicas"], "global_batch": state["global_batch"],
                   "train_seconds": round(state["train_seconds"], 1)})
-    files = export_model(classifier, out / "fer_cnn", card)
+    files = export_model(classifier, out / "fer_cnn", card, verbose=verbose)
     record_prior_correction(files["keras"], dataset)

@@ -12,6 +12,7 @@ from fer_utils.artifacts import (
     TFLiteClassifier,
     card_path,
     export_model,
+    export_tflite,
     load_model,
     model_card,
     seed_weights_model,
@@ -53,6 +54,13 @@ def test_export_writes_every_format_and_a_card(exported):
     assert card["parameters"]["total"] == 792_855
     assert card["preprocessing"] == {"input_size": 48, "scale": "unit"}
     assert "restricted" in card["limitations"] and card["libraries"]["keras"] == keras.__version__
+
+
+def test_the_tflite_export_lists_signatures_only_when_verbose(classifier, tmp_path, capsys):
+    export_tflite(classifier.model, tmp_path / "quiet.tflite")
+    assert "TensorSpec" not in capsys.readouterr().out
+    export_tflite(classifier.model, tmp_path / "verbose.tflite", verbose=True)
+    assert "TensorSpec" in capsys.readouterr().out
 
 
 def test_keras_round_trip_predicts_identically(classifier, exported, faces):
