@@ -27,6 +27,7 @@ test: $(STAMP) lint  ## lint, then the whole test suite with the notebooks, on e
 	$(PYTEST)
 
 test-fast: $(STAMP)  ## the quick tests only (no notebooks, nothing marked slow)
+	$(BIN)/fer-kit data samples
 	$(PYTEST) -m "not slow" tests
 
 lint: $(STAMP)
