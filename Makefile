@@ -5,7 +5,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 # --no-compile: Python compiles only the modules it imports, on first import (twice as fast).
-PIP := $(BIN)/python -m pip --quiet --no-compile
+INSTALL := $(BIN)/python -m pip install --quiet --no-compile
 STAMP := $(VENV)/.installed-stamp
 # One worker per core; --dist loadfile keeps the cells of a notebook on one worker, in order.
 PYTEST := $(BIN)/python -m pytest -n auto --dist loadfile
@@ -14,9 +14,9 @@ PYTEST := $(BIN)/python -m pytest -n auto --dist loadfile
 
 $(STAMP): pyproject.toml requirements.lock
 	@test -x $(BIN)/python || { echo "creating $(VENV) with $(PYTHON)"; $(PYTHON) -m venv $(VENV); }
-	$(PIP) install --upgrade pip
-	$(PIP) install -r requirements.lock
-	$(PIP) install -e '.[cpu,dev]'
+	$(INSTALL) --upgrade pip
+	$(INSTALL) -r requirements.lock
+	$(INSTALL) -e '.[cpu,dev]'
 	$(BIN)/python -m ipykernel install --sys-prefix --name fer-kit --display-name "Python (fer-kit)"
 	@touch $(STAMP)
 
