@@ -46,5 +46,5 @@ environment: $(STAMP)  ## environment.yml from the requirements in pyproject.tom
 lock: $(STAMP)  ## requirements.lock: the exact versions pip resolves from pyproject.toml today
 	$(BIN)/python tools/requirements.py lock
 
-clean-reports:
-	rm -rf reports/*.html reports/runs
+clean-reports:  ## delete the rendered reports and every run folder the report run made
+	rm -rf reports/*.html reports/*.ipynb reports/runs

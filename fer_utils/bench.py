@@ -22,7 +22,6 @@ import numpy as np
 
 from .atomic import write_json, write_text
 
-CLIP = "WolfgangLanger_Pexels.mp4"
 FER_PACKAGE = "fer==25.10.3"
 
 
@@ -191,7 +190,8 @@ def _fer_fps(clip: Path, frames: int) -> float:
 def detection_agreement(clip: Path, found: set[int], frames: int) -> dict:
     """Of the first `frames` frames where full-resolution Haar (1.1/5) finds a face, the
     share the analysis also found one in (`found`: its frame indices with a face)."""
-    from .faces import FaceDetector, to_gray
+    from .faces import FaceDetector
+    from .images import to_gray
     from .video import open_video
 
     reference = FaceDetector("reference")
@@ -289,8 +289,8 @@ def _model_stem(scratch: Path) -> tuple[Path, str]:
 
 def run_benchmarks(out: str | Path, tiny: bool = False, only: list[str] | None = None) -> dict:
     """Run the suite, write bench.json and bench.md into `out`, and return the figures."""
-    from .data import find_fer2013, load_dataset
-    from .samples import sample_path
+    from .samples import DEFAULT_CLIP, sample_path
+    from .sources import find_fer2013, load_dataset
     from .synth import write_synthetic_csv
 
     out = Path(out)
@@ -316,7 +316,7 @@ def run_benchmarks(out: str | Path, tiny: bool = False, only: list[str] | None =
             faces = dataset.split("PublicTest").images[:64 if tiny else 512]
             figures["inference"] = {**bench_inference(stem, faces), "note": note}
         if chosen & {"video", "memory"}:
-            clip = sample_path(CLIP)
+            clip = sample_path(DEFAULT_CLIP)
             if "video" in chosen:
                 save(out, figures)
                 figures["video"] = bench_video(clip, stem.with_suffix(".keras"), tiny)

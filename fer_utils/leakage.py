@@ -14,10 +14,10 @@ import pandas as pd
 
 from .artifacts import load_model
 from .audit import duplicate_audit, twin_share
-from .balance import oversample
+from .balance import oversample, oversampled_index
 from .data import FaceDataset, stratified_sample
 from .evaluate import classification_metrics
-from .labels import NUM_CLASSES
+from .paths import run_folder
 from .train import TrainConfig, train
 
 
@@ -31,6 +31,7 @@ class LeakageLesson:
     honest_twin_share: float
     official_duplicates: pd.DataFrame
     images: int
+    runs: dict[str, Path]  # protocol -> the run folder that trained it
 
     def table(self) -> pd.DataFrame:
         """The two protocols side by side."""
@@ -45,11 +46,7 @@ class LeakageLesson:
 
 def _oversample_before_splitting(dataset: FaceDataset, seed: int) -> FaceDataset:
     """THE MISTAKE, reproduced on purpose: oversample all rows, evaluation rows included."""
-    counts = np.bincount(dataset.labels, minlength=NUM_CLASSES)
-    rng = np.random.default_rng(seed)
-    extra = [rng.choice(np.flatnonzero(dataset.labels == k), counts.max() - counts[k])
-             for k in range(NUM_CLASSES) if counts[k]]
-    return dataset.subset(np.concatenate([np.arange(len(dataset)), *extra]))
+    return dataset.subset(oversampled_index(dataset.labels, seed))
 
 
 def seed_protocol_split(dataset: FaceDataset, seed: int = 0,
@@ -74,17 +71,24 @@ def honest_split(dataset: FaceDataset, seed: int = 0) -> FaceDataset:
                    checksum=f"{dataset.checksum}+honest-{len(balanced)}")
 
 
-def leakage_lesson(dataset: FaceDataset, out: str | Path, *, images: int = 3000,
-                   epochs: int = 3, seed: int = 0, verbose: int = 0) -> LeakageLesson:
-    """Train the seed CNN under both protocols with the same budget and compare."""
+def leakage_lesson(dataset: FaceDataset, out: str | Path | None = None, *,
+                   runs: str | Path | None = None, images: int = 3000, epochs: int = 3,
+                   seed: int = 0, verbose: int = 0) -> LeakageLesson:
+    """Train the seed CNN under both protocols with the same budget and compare.
+
+    The runs go to `out/seed` and `out/honest`; with no `out`, each to a folder under `runs`
+    (default runs/) named by its settings and data, so other data never meets a used folder.
+    """
     official = dataset.subset(np.isin(dataset.usage, ["Training", "PublicTest"]))
     sample = stratified_sample(official, images, seed, usages=("Training", "PublicTest"))
     config = TrainConfig(profile="leakage", epochs=epochs, batch_size=32, augmentation=None,
                          label_smoothing=0.0, patience=epochs, seed=seed)
-    scores, twins = {}, {}
+    scores, twins, folders = {}, {}, {}
     for name, data in (("seed", seed_protocol_split(sample, seed)),
                        ("honest", honest_split(sample, seed))):
-        result = train(data, Path(out) / name, config, verbose=verbose, export=False)
+        folders[name] = (Path(out) / name if out else
+                         run_folder(f"leakage-{name}", config.to_dict(), data.checksum, runs))
+        result = train(data, folders[name], config, verbose=verbose, export=False)
         test = data.split("PublicTest")
         model = load_model(result.best_model_path)
         scores[name] = classification_metrics(test.labels, model.predict(test.images))
@@ -92,4 +96,5 @@ def leakage_lesson(dataset: FaceDataset, out: str | Path, *, images: int = 3000,
     return LeakageLesson(seed_protocol_accuracy=scores["seed"]["accuracy"],
                          honest_accuracy=scores["honest"]["accuracy"],
                          seed_protocol_twin_share=twins["seed"], honest_twin_share=twins["honest"],
-                         official_duplicates=duplicate_audit(dataset), images=len(sample))
+                         official_duplicates=duplicate_audit(dataset), images=len(sample),
+                         runs=folders)

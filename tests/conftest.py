@@ -55,7 +55,7 @@ def pytest_configure(config):
     default data is written and cached once (notebooks on parallel workers would race)."""
     if hasattr(config, "workerinput"):  # an xdist worker: the controller has done it
         return
-    from fer_utils.data import load_dataset
+    from fer_utils import load_dataset
     from fer_utils.reports import kernel_name
 
     kernel_name()

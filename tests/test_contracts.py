@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 
 import fer_utils
-from fer_utils.faces import CASCADE, PRESETS, FaceDetector, FaceSearch, to_gray
+from fer_utils.faces import CASCADE, PRESETS, FaceDetector, FaceSearch
+from fer_utils.geometry import iou
+from fer_utils.images import to_gray
 from fer_utils.paths import MODELS_DIR, ROOT, SHIPPED_MODEL
-from fer_utils.tracking import iou
 
 
 @pytest.fixture(scope="module")
