@@ -1,5 +1,11 @@
 """Emotion analysis of a video, streamed frame by frame into files an app can read.
 
+`analyze` chains six steps, each a function or small class here, that `fer_utils.corpus`
+reuses for many videos: (1) open and decode (`open_video`, `FrameReader`), (2) detect and
+track (`FaceTracks`), (3) classify in batches (`classify`), (4) smooth (`smooth`),
+(5) summarise (`summarize`), (6) write the outputs (`FrameOutputs` while streaming,
+`write_outputs` at the end).
+
 Outputs in the output folder:
 - frames.csv: one row per face per analysed frame: frame, time_s, face_id, x, y, w, h, the
   seven raw probabilities (angry ... neutral), label, the seven smoothed probabilities
@@ -17,6 +23,7 @@ import os
 import shutil
 import sys
 import tempfile
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -26,10 +33,12 @@ import pandas as pd
 from tqdm import tqdm
 
 from .annotate import VideoWriter, draw_face
-from .atomic import write_json
+from .artifacts import load_model
+from .atomic import atomic_path, write_json
 from .faces import DetectorConfig, FaceDetector, FaceSearch, crop_face, to_gray
-from .labels import EMOTIONS, VALENCE
+from .labels import EMOTIONS, NUM_CLASSES, VALENCE
 from .model import FaceClassifier
+from .paths import SHIPPED_MODEL
 from .tracking import IoUTracker, Smoothing, TrackSmoother
 
 SCHEMA_VERSION = 1
@@ -91,11 +100,122 @@ def open_video(source: str | int | Path) -> tuple[cv2.VideoCapture, float, int]:
     return capture, native if native and native > 0 else 25.0, max(count, 0)
 
 
-class _Outputs:
-    """The streamed output files, written under temporary names until finished."""
+@dataclass(frozen=True)
+class Sampling:
+    """Which frames are analysed: every `step`-th frame of a video at `native_fps`."""
 
-    def __init__(self, folder: Path, annotate: bool, fps: float):
-        self.folder, self.annotate, self.fps = folder, annotate, fps
+    native_fps: float
+    step: int = 1
+
+    @property
+    def step_s(self) -> float:
+        """Seconds between analysed frames."""
+        return self.step / self.native_fps
+
+    def describe(self) -> dict:
+        """The summary's `sampling` field."""
+        return {"native_fps": round(self.native_fps, 3), "step_frames": self.step,
+                "step_s": round(self.step_s, 4)}
+
+
+def sampling(native_fps: float, fps: float | None = None, every: int | None = None) -> Sampling:
+    """Sampling by time (`fps` analysed frames per second) or by count (`every` Nth frame)."""
+    if fps is not None and every is not None:
+        raise ValueError("give fps or every, not both")
+    return Sampling(native_fps, max(1, round(native_fps / fps)) if fps else max(1, int(every or 1)))
+
+
+class FrameReader:
+    """Step 1, open and decode: every analysed frame of a capture as (index, time_s, image),
+    stopping at `max_seconds`; counts the frames read and analysed."""
+
+    def __init__(self, capture: cv2.VideoCapture, rate: Sampling,
+                 max_seconds: float | None = None):
+        self.capture, self.rate, self.max_seconds = capture, rate, max_seconds
+        self.read = self.analysed = 0
+        self.stopped_by_limit = False
+
+    def __iter__(self) -> Iterator[tuple[int, float, np.ndarray]]:
+        while True:
+            ok, image = self.capture.read()
+            if not ok:
+                return
+            index, self.read = self.read, self.read + 1
+            if index % self.rate.step:
+                continue
+            time_s = index / self.rate.native_fps
+            if self.max_seconds is not None and time_s >= self.max_seconds:
+                self.stopped_by_limit = True
+                return
+            self.analysed += 1
+            yield index, time_s, image
+
+    def early_end(self, frame_count: int) -> str | None:
+        """Why the video ended before the frame count its container states, if it did."""
+        # Containers often overstate their frame count by a few frames; a tenth missing is a break.
+        if frame_count and not self.stopped_by_limit and self.read < 0.9 * frame_count:
+            return (f"the video ended after {self.read} of {frame_count} frames "
+                    "(truncated or corrupt file); the outputs cover what was read")
+        return None
+
+
+@dataclass
+class AnalysedFrame:
+    """One analysed frame's faces: boxes, track ids and crops (and the image, if drawn on)."""
+
+    index: int
+    time_s: float
+    boxes: np.ndarray
+    ids: list[int]
+    crops: list[np.ndarray]
+    image: np.ndarray | None = None
+
+
+class FaceTracks:
+    """Step 2, detect and track: each frame's faces with stable ids and their model crops."""
+
+    def __init__(self, detector: str | DetectorConfig, rate: Sampling, crop_size: int,
+                 margin: float = 0.1):
+        self.search = FaceSearch(FaceDetector(detector))
+        self.tracker = IoUTracker(max_missed=max(2, round(1 / rate.step_s)))
+        self.crop_size, self.margin = crop_size, margin
+
+    def __call__(self, index: int, time_s: float, image: np.ndarray,
+                 keep_image: bool = False) -> AnalysedFrame:
+        """The faces of one decoded frame."""
+        gray = to_gray(image)
+        boxes = self.search(gray)
+        crops = [crop_face(gray, box, self.crop_size, self.margin) for box in boxes]
+        return AnalysedFrame(index, time_s, boxes, self.tracker.update(boxes), crops,
+                             image if keep_image else None)
+
+
+def classify(classifier: FaceClassifier, batch: list[AnalysedFrame]) -> list[np.ndarray]:
+    """Step 3, classify: each frame's face probabilities (faces, 7), one model call per batch."""
+    crops = [crop for frame in batch for crop in frame.crops]
+    probs = classifier.predict(np.stack(crops)) if crops else np.zeros((0, NUM_CLASSES))
+    return np.split(probs, np.cumsum([len(frame.crops) for frame in batch])[:-1])
+
+
+def smooth(frame: AnalysedFrame, probs: np.ndarray, smoother: TrackSmoother) -> np.ndarray:
+    """Step 4, smooth: each face's probabilities averaged along its track (faces, 7)."""
+    return np.array([smoother.update(face_id, p) for face_id, p in
+                     zip(frame.ids, probs, strict=True)]).reshape(-1, NUM_CLASSES)
+
+
+def frame_rows(frame: AnalysedFrame, probs: np.ndarray, smoothed: np.ndarray) -> list[list]:
+    """The frames.csv rows (COLUMNS) of one frame's faces."""
+    return [[frame.index, round(frame.time_s, 4), face_id, *map(int, box), *np.round(p, 5),
+             EMOTIONS[int(np.argmax(p))], *np.round(s, 5), EMOTIONS[int(np.argmax(s))]]
+            for box, face_id, p, s in zip(frame.boxes, frame.ids, probs, smoothed, strict=True)]
+
+
+class FrameOutputs:
+    """Step 6 while streaming: frames.csv, the annotated video and the window, written
+    under temporary names until `close`."""
+
+    def __init__(self, folder: Path, annotate: bool, fps: float, display: bool = False):
+        self.folder, self.annotate, self.fps, self.display = folder, annotate, fps, display
         folder.mkdir(parents=True, exist_ok=True)
         self.frames_tmp = folder / ".partial-frames.csv"
         self._file = open(self.frames_tmp, "w", newline="")  # noqa: SIM115 (closed in close())
@@ -103,15 +223,33 @@ class _Outputs:
         self.rows.writerow(COLUMNS)
         self.video: VideoWriter | None = None
 
-    def frame(self, image: np.ndarray) -> None:
+    @property
+    def draws(self) -> bool:
+        """Whether frames are drawn on (annotated video or window)."""
+        return self.annotate or self.display
+
+    def write(self, frame: AnalysedFrame, probs: np.ndarray, smoothed: np.ndarray) -> None:
+        """One analysed frame's rows, and its annotated image when drawing."""
+        self.rows.writerows(frame_rows(frame, probs, smoothed))
+        if frame.image is None:
+            return
+        for box, face_id, s in zip(frame.boxes, frame.ids, smoothed, strict=True):
+            draw_face(frame.image, box, face_id, s)
         if self.annotate:
             if self.video is None:
                 self.video = VideoWriter(self.folder / ".partial-annotated.mp4",
-                                         image.shape[1], image.shape[0], self.fps)
-            self.video.write(image)
+                                         frame.image.shape[1], frame.image.shape[0], self.fps)
+            self.video.write(frame.image)
+        if self.display:
+            cv2.imshow("fer-kit", frame.image)
+            if cv2.waitKey(1) & 0xFF == ord("q"):
+                raise KeyboardInterrupt
 
     def close(self) -> dict[str, Path]:
+        """Finish the files and give them their final names."""
         self._file.close()
+        if self.display:
+            cv2.destroyAllWindows()
         files = {"frames": self.folder / "frames.csv"}
         os.replace(self.frames_tmp, files["frames"])
         if self.video is not None:
@@ -119,6 +257,37 @@ class _Outputs:
             files["annotated"] = self.folder / "annotated.mp4"
             os.replace(self.folder / ".partial-annotated.mp4", files["annotated"])
         return files
+
+
+def _emit(batch: list[AnalysedFrame], classifier: FaceClassifier, smoother: TrackSmoother,
+          outputs: FrameOutputs) -> None:
+    """Classify, smooth and write a batch of frames, then empty it."""
+    for frame, probs in zip(batch, classify(classifier, batch), strict=True):
+        outputs.write(frame, probs, smooth(frame, probs, smoother))
+    batch.clear()
+
+
+def stream(reader: FrameReader, faces: FaceTracks, classifier: FaceClassifier,
+           smoother: TrackSmoother, outputs: FrameOutputs, batch_frames: int = 32,
+           progress: bool = True, total: int | None = None) -> str | None:
+    """Steps 1 to 4 over the whole video, written as they go; why it stopped early, if so."""
+    batch: list[AnalysedFrame] = []
+    size = 1 if outputs.display else batch_frames
+    bar = tqdm(total=total, unit="frame", desc="analysing", disable=not progress)
+    try:
+        for index, time_s, image in reader:
+            batch.append(faces(index, time_s, image, keep_image=outputs.draws))
+            if len(batch) >= size:
+                _emit(batch, classifier, smoother, outputs)
+            bar.update()
+        _emit(batch, classifier, smoother, outputs)
+    except KeyboardInterrupt:
+        _emit(batch, classifier, smoother, outputs)
+    except (cv2.error, ValueError, OSError) as e:
+        return f"stopped at frame {reader.read}: {e}"
+    finally:
+        bar.close()
+    return None
 
 
 def analyze(video: str | int | Path, classifier: FaceClassifier | None = None,
@@ -132,116 +301,54 @@ def analyze(video: str | int | Path, classifier: FaceClassifier | None = None,
     Sample by time with `fps` (analysed frames per second) or by count with `every`
     (every Nth frame); default every frame. With `out=None` nothing is kept on disk.
     """
-    if fps is not None and every is not None:
-        raise ValueError("give fps or every, not both")
     if display and not has_display():
         raise OSError("no display to show frames on; run with --no-display (outputs are "
                       "still written)")
-    if classifier is None:
-        from .artifacts import load_model
-        from .paths import SHIPPED_MODEL
-
-        classifier = load_model(SHIPPED_MODEL)
+    classifier = classifier or load_model(SHIPPED_MODEL)
     smoothing = smoothing or Smoothing()
     capture, native_fps, frame_count = open_video(video)
-    step = max(1, round(native_fps / fps)) if fps else max(1, int(every or 1))
-    step_s = step / native_fps
+    rate = sampling(native_fps, fps, every)
+    reader = FrameReader(capture, rate, max_seconds)
     scratch = None if out is not None else Path(tempfile.mkdtemp(prefix="fer-kit-"))
     folder = Path(out) if out is not None else scratch
-    outputs = _Outputs(folder, annotate and out is not None, native_fps / step)
-    faces = FaceSearch(FaceDetector(detector))
-    tracker, smoother = IoUTracker(max_missed=max(2, round(1 / step_s))), TrackSmoother(smoothing)
-    size = classifier.preprocessing.input_size
-    pending: list[tuple] = []
-    counts = {"read": 0, "analysed": 0, "with_face": 0}
-    error = None
-
-    def flush() -> None:
-        crops = [c for *_, frame_crops in pending for c in frame_crops]
-        probs = classifier.predict(np.stack(crops)) if crops else np.zeros((0, 7))
-        k = 0
-        for index, time_s, image, boxes, ids, _ in pending:
-            for box, face_id in zip(boxes, ids, strict=True):
-                smooth = smoother.update(face_id, probs[k])
-                outputs.rows.writerow([
-                    index, round(time_s, 4), face_id, *map(int, box),
-                    *np.round(probs[k], 5), EMOTIONS[int(np.argmax(probs[k]))],
-                    *np.round(smooth, 5), EMOTIONS[int(np.argmax(smooth))]])
-                if image is not None:
-                    draw_face(image, box, face_id, smooth)
-                k += 1
-            if image is not None:
-                outputs.frame(image)
-                if display:
-                    cv2.imshow("fer-kit", image)
-                    if cv2.waitKey(1) & 0xFF == ord("q"):
-                        raise KeyboardInterrupt
-        pending.clear()
-
-    total = (frame_count + step - 1) // step if frame_count else None
-    bar = tqdm(total=total, unit="frame", desc="analysing", disable=not progress)
+    outputs = FrameOutputs(folder, annotate and out is not None, native_fps / rate.step, display)
+    faces = FaceTracks(detector, rate, classifier.preprocessing.input_size, margin)
+    total = -(-frame_count // rate.step) if frame_count else None
     try:
-        while True:
-            ok, image = capture.read()
-            if not ok:
-                break
-            index = counts["read"]
-            counts["read"] += 1
-            if index % step:
-                continue
-            time_s = index / native_fps
-            if max_seconds is not None and time_s >= max_seconds:
-                break
-            gray = to_gray(image)
-            boxes = faces(gray)
-            ids = tracker.update(boxes)
-            counts["analysed"] += 1
-            counts["with_face"] += bool(len(boxes))
-            keep = image if (outputs.annotate or display) else None
-            pending.append((index, time_s, keep, boxes, ids,
-                            [crop_face(gray, b, size, margin) for b in boxes]))
-            if len(pending) >= (1 if display else batch_frames):
-                flush()
-            bar.update()
-        flush()
-    except KeyboardInterrupt:
-        flush()
-    except (cv2.error, ValueError, OSError) as e:
-        error = f"stopped at frame {counts['read']}: {e}"
-        pending.clear()
+        error = stream(reader, faces, classifier, TrackSmoother(smoothing), outputs,
+                       batch_frames, progress, total)
     finally:
-        bar.close()
         capture.release()
-        if display:
-            cv2.destroyAllWindows()
         files = outputs.close()
-    if counts["read"] == 0:
+    if reader.read == 0:
         shutil.rmtree(scratch, ignore_errors=True) if scratch else None
         raise ValueError(f"{video}: no frame could be decoded (empty, truncated at the start, "
                          "or not a video).")
-    stopped_by_limit = max_seconds is not None and counts["read"] / native_fps >= max_seconds
-    # Containers often overstate their frame count by a few frames; a tenth missing is a break.
-    if error is None and frame_count and not stopped_by_limit and \
-            counts["read"] < 0.9 * frame_count:
-        error = (f"the video ended after {counts['read']} of {frame_count} frames "
-                 "(truncated or corrupt file); the outputs cover what was read")
     frames = pd.read_csv(files["frames"])
-    summary = summarize(frames, counts, step, native_fps, error)
-    summary.update(video=str(video), model=classifier.name, detector=asdict(faces.detector.config),
-                   smoothing=asdict(smoothing))
+    summary = summarize(frames, rate, reader.read, reader.analysed,
+                        error or reader.early_end(frame_count))
+    summary.update(video=str(video), model=classifier.name,
+                   detector=asdict(faces.search.detector.config), smoothing=asdict(smoothing))
     summary = {key: summary[key] for key in SUMMARY_SCHEMA}
     if scratch is not None:
         shutil.rmtree(scratch, ignore_errors=True)
         return AnalysisResult(summary=summary, frames=frames)
-    files["timeline"] = folder / "timeline.csv"
-    timeline(frames).to_csv(files["timeline"], index=False)
-    files["summary"] = write_json(folder / "summary.json", summary)
+    return AnalysisResult(summary=summary, frames=frames,
+                          files={**files, **write_outputs(folder, frames, summary)})
+
+
+def write_outputs(folder: Path, frames: pd.DataFrame, summary: dict) -> dict[str, Path]:
+    """Step 6 at the end: timeline.csv, summary.json and timeline.png."""
     from .plots import emotion_timeline, plt, save_figure
 
+    files = {"timeline": folder / "timeline.csv"}
+    with atomic_path(files["timeline"]) as tmp:
+        timeline(frames).to_csv(tmp, index=False)
+    files["summary"] = write_json(folder / "summary.json", summary)
     figure = emotion_timeline(frames, summary)
     files["timeline_png"] = save_figure(figure, folder / "timeline.png")
     plt.close(figure)
-    return AnalysisResult(summary=summary, frames=frames, files=files)
+    return files
 
 
 def timeline(frames: pd.DataFrame) -> pd.DataFrame:
@@ -272,10 +379,10 @@ def _segments(labels: np.ndarray, times: np.ndarray, step_s: float) -> dict[str,
     return longest
 
 
-def summarize(frames: pd.DataFrame, counts: dict[str, int], step: int, native_fps: float,
+def summarize(frames: pd.DataFrame, rate: Sampling, frames_read: int, frames_analysed: int,
               error: str | None) -> dict:
-    """The summary.json figures from the per-face rows and the frame counts."""
-    step_s = step / native_fps
+    """Step 5, summarise: the summary.json figures from the per-face rows and frame counts."""
+    step_s = rate.step_s
     faces = {}
     for face_id, rows in frames.groupby("face_id"):
         labels = rows["smoothed_label"].to_numpy()
@@ -290,15 +397,13 @@ def summarize(frames: pd.DataFrame, counts: dict[str, int], step: int, native_fp
             "valence_share": {v: round(sum(share[e] for e in group), 4)
                               for v, group in VALENCE.items()},
         }
-    analysed = counts["analysed"]
+    with_face = frames["frame"].nunique()
     return {
-        "schema_version": SCHEMA_VERSION,
-        "sampling": {"native_fps": round(native_fps, 3), "step_frames": step,
-                     "step_s": round(step_s, 4)},
-        "duration_s": round(counts["read"] / native_fps, 3),
-        "frames_read": counts["read"], "frames_analysed": analysed,
-        "frames_with_face": counts["with_face"],
-        "face_share": round(counts["with_face"] / analysed, 4) if analysed else 0.0,
+        "schema_version": SCHEMA_VERSION, "sampling": rate.describe(),
+        "duration_s": round(frames_read / rate.native_fps, 3),
+        "frames_read": frames_read, "frames_analysed": frames_analysed,
+        "frames_with_face": with_face,
+        "face_share": round(with_face / frames_analysed, 4) if frames_analysed else 0.0,
         "partial": error is not None, "error": error, "faces": faces,
     }
 
