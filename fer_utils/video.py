@@ -39,9 +39,10 @@ from .faces import DetectorConfig, FaceDetector, FaceSearch, crop_face, to_gray
 from .labels import EMOTIONS, NUM_CLASSES, VALENCE
 from .model import FaceClassifier
 from .paths import SHIPPED_MODEL
+from .speaker import METRICS, SMOOTHED, THIRDS_DOC, changes, speaker_metrics
 from .tracking import IoUTracker, Smoothing, TrackSmoother
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 SUMMARY_SCHEMA = {
     "schema_version": "int: bumped whenever a field changes meaning",
     "video": "str: the analysed file (or camera index)",
@@ -54,15 +55,17 @@ SUMMARY_SCHEMA = {
     "frames_read": "int: frames decoded",
     "frames_analysed": "int: frames passed to the detector (every step_frames-th)",
     "frames_with_face": "int: analysed frames with at least one face",
-    "face_share": "float 0..1: frames_with_face / frames_analysed",
+    **METRICS,
+    "thirds": THIRDS_DOC,
     "partial": "bool: true when the video broke before its end; see error",
     "error": "str or null: why the analysis stopped early",
     "faces": ("dict by face id: frames, first_s, last_s, seconds, emotion_share (share of "
               "the face's frames per smoothed label), dominant, changes (smoothed label "
               "changes), longest_segments (per emotion: start_s, end_s, seconds), "
-              "valence_share (positive, negative, neutral)"),
+              "valence_share (positive, negative, neutral: shares of every smoothed label, "
+              "with no uncertainty threshold), and the face's own speaker figures: "
+              f"{', '.join(METRICS)}, thirds"),
 }
-SMOOTHED = [f"smoothed_{e}" for e in EMOTIONS]
 COLUMNS = ["frame", "time_s", "face_id", "x", "y", "w", "h", *EMOTIONS, "label", *SMOOTHED,
            "smoothed_label"]
 
@@ -392,18 +395,18 @@ def summarize(frames: pd.DataFrame, rate: Sampling, frames_read: int, frames_ana
             "frames": len(rows), "first_s": round(float(times[0]), 3),
             "last_s": round(float(times[-1]), 3), "seconds": round(len(rows) * step_s, 3),
             "emotion_share": share, "dominant": max(share, key=share.get),
-            "changes": int((labels[1:] != labels[:-1]).sum()),
+            "changes": changes(labels),
             "longest_segments": _segments(labels, times, step_s),
             "valence_share": {v: round(sum(share[e] for e in group), 4)
                               for v, group in VALENCE.items()},
+            **speaker_metrics(rows, frames_analysed, rate.step, step_s),
         }
-    with_face = frames["frame"].nunique()
     return {
         "schema_version": SCHEMA_VERSION, "sampling": rate.describe(),
         "duration_s": round(frames_read / rate.native_fps, 3),
         "frames_read": frames_read, "frames_analysed": frames_analysed,
-        "frames_with_face": with_face,
-        "face_share": round(with_face / frames_analysed, 4) if frames_analysed else 0.0,
+        "frames_with_face": frames["frame"].nunique(),
+        **speaker_metrics(frames, frames_analysed, rate.step, step_s),
         "partial": error is not None, "error": error, "faces": faces,
     }
 

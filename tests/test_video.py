@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from fer_utils.faces import FaceDetector, FaceSearch, crop_face, detector_config, to_gray
+from fer_utils.speaker import METRICS, THIRDS, speaker_metrics
 from fer_utils.tracking import IoUTracker, Smoothing, TrackSmoother, iou
 from fer_utils.video import COLUMNS, SCHEMA_VERSION, SUMMARY_SCHEMA, analyze
 
@@ -116,6 +117,29 @@ def test_a_face_throughout(samples, untrained, tmp_path):
     assert int(video.get(cv2.CAP_PROP_FRAME_COUNT)) == 48
     assert (tmp_path / "timeline.png").stat().st_size > 1000
     assert result.summary == summary
+
+
+def test_speaker_figures_on_the_real_clip(samples, untrained):
+    result = analyze(samples["WolfgangLanger_Pexels.mp4"], untrained, None, every=2,
+                     max_seconds=6, progress=False)
+    summary = result.summary
+    assert summary["schema_version"] == 2 and set(METRICS) | {"thirds"} <= set(SUMMARY_SCHEMA)
+    face = summary["faces"]["0"]
+    for figures in (summary, face, *summary["thirds"].values(), *face["thirds"].values()):
+        assert figures["face_share"] == 1.0  # the speaker is in every frame
+        shares = [figures[k] for k in ("positive_share", "negative_share", "uncertain_share")]
+        assert all(0 <= s <= 1 for s in shares) and sum(shares) <= 1 + 1e-3
+        assert 0 <= figures["expressiveness"] <= 1
+        assert figures["smiles_per_minute"] >= 0 and figures["changes_per_minute"] >= 0
+    assert list(summary["thirds"]) == list(THIRDS)
+    # One face: the video's figures are the face's, and both come from speaker_metrics.
+    assert {k: face[k] for k in [*METRICS, "thirds"]} == {
+        k: summary[k] for k in [*METRICS, "thirds"]}
+    assert face["changes_per_minute"] == pytest.approx(face["changes"] / (face["seconds"] / 60),
+                                                       abs=1e-2)
+    assert summary["frames_analysed"] == len(result.frames) == 72
+    assert speaker_metrics(result.frames, 72, 2, 2 / summary["sampling"]["native_fps"]) == {
+        k: summary[k] for k in [*METRICS, "thirds"]}
 
 
 def test_sampling_by_rate_is_stated_in_seconds(samples, untrained, tmp_path):
