@@ -114,3 +114,34 @@ def speaker_metrics(rows: pd.DataFrame, analysed: int, step: int, step_s: float)
     return {**span_metrics(rows, analysed, step, step_s),
             "thirds": {name: span_metrics(rows[third == i], int(in_third[i]), step, step_s)
                        for i, name in enumerate(THIRDS)}}
+
+
+def third_bounds(analysed: int, step_s: float) -> list[tuple[float, float]]:
+    """Start and end, in seconds, of the opening, middle and closing thirds (see third_of)."""
+    starts = [-(-i * analysed // 3) * step_s for i in range(3)]
+    return list(zip(starts, [*starts[1:], analysed * step_s], strict=True))
+
+
+PLAIN: dict[str, str] = {
+    "face_share": "the face was in view in {:.0%} of the analysed frames",
+    "positive_share": "the face read as happy or surprised {:.0%} of the time it was seen",
+    "negative_share": "the face read as angry, disgusted, afraid or sad {:.0%} of the time",
+    "uncertain_share": "the model could not tell {:.0%} of the time (no label given)",
+    "expressiveness": "{:.2f} on a scale from 0 (one unchanging expression) to 1 (marked, "
+                      "frequent changes)",
+    "smiles_per_minute": "{:.1f} smiles of half a second or more per minute on screen",
+    "changes_per_minute": "the expression read changed {:.1f} times a minute",
+}
+
+
+def feedback_card(figures: dict) -> pd.DataFrame:
+    """The speaker figures of a summary (or one face, or one third) with what each means."""
+    return pd.DataFrame(
+        [{"figure": name, "value": figures[name],
+          "meaning": "no face to measure" if figures[name] is None else
+          PLAIN[name].format(figures[name])} for name in METRICS]).set_index("figure")
+
+
+def thirds_table(figures: dict) -> pd.DataFrame:
+    """The speaker figures by third: one row each for opening, middle and closing."""
+    return pd.DataFrame(figures["thirds"]).T[list(METRICS)]

@@ -11,9 +11,12 @@ from fer_utils.speaker import (
     THIRDS,
     UNCERTAIN_BELOW,
     confident_labels,
+    feedback_card,
     run_lengths,
     span_metrics,
     speaker_metrics,
+    third_bounds,
+    thirds_table,
 )
 
 STEP_S = 0.25  # four analysed frames a second, every frame analysed (step 1)
@@ -88,3 +91,14 @@ def test_no_face_at_all():
     figures = speaker_metrics(empty, analysed=5, step=2, step_s=0.1)
     assert figures["face_share"] == 0.0 and figures["positive_share"] is None
     assert figures["thirds"]["closing"]["face_share"] == 0.0
+
+
+def test_third_bounds_match_the_thirds_and_cards_say_what_figures_mean(table):
+    assert third_bounds(8, STEP_S) == [(0.0, 0.75), (0.75, 1.5), (1.5, 2.0)]  # frames 0-2, 3-5, 6-7
+    figures = speaker_metrics(table[table.face_id == 0], analysed=8, step=1, step_s=STEP_S)
+    card = feedback_card(figures)
+    assert list(card.index) == list(METRICS)
+    assert card.loc["face_share", "meaning"] == "the face was in view in 75% of the analysed frames"
+    assert feedback_card(figures["thirds"]["closing"]).loc["smiles_per_minute", "meaning"] == \
+        "no face to measure"
+    assert thirds_table(figures).loc["middle", "negative_share"] == 0.3333
