@@ -23,9 +23,12 @@ import os
 import shutil
 import sys
 import tempfile
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import cv2
 import numpy as np
@@ -66,6 +69,8 @@ SUMMARY_SCHEMA = {
               "with no uncertainty threshold), and the face's own speaker figures: "
               f"{', '.join(METRICS)}, thirds"),
 }
+T = TypeVar("T")
+_DONE = object()  # what read_ahead's producer returns once the items run out
 COLUMNS = ["frame", "time_s", "face_id", "x", "y", "w", "h", *EMOTIONS, "label", *SMOOTHED,
            "smoothed_label"]
 
@@ -128,27 +133,44 @@ def sampling(native_fps: float, fps: float | None = None, every: int | None = No
     return Sampling(native_fps, max(1, round(native_fps / fps)) if fps else max(1, int(every or 1)))
 
 
+def read_ahead(items: Iterator[T], depth: int) -> Iterator[T]:
+    """The same items, produced by a background thread up to `depth` ahead of the reader."""
+    pool = ThreadPoolExecutor(1, thread_name_prefix="fer-kit-decode")
+    try:
+        ahead = deque(pool.submit(next, items, _DONE) for _ in range(max(depth, 1)))
+        while (item := ahead.popleft().result()) is not _DONE:
+            ahead.append(pool.submit(next, items, _DONE))
+            yield item
+    finally:
+        pool.shutdown(cancel_futures=True)
+
+
 class FrameReader:
     """Step 1, open and decode: every analysed frame of a capture as (index, time_s, image),
-    stopping at `max_seconds`; counts the frames read and analysed."""
+    stopping at `max_seconds`, decoded `ahead` frames ahead in a background thread (0: in
+    the caller's); counts the frames read and analysed."""
 
     def __init__(self, capture: cv2.VideoCapture, rate: Sampling,
-                 max_seconds: float | None = None):
-        self.capture, self.rate, self.max_seconds = capture, rate, max_seconds
+                 max_seconds: float | None = None, ahead: int = 16):
+        self.capture, self.rate, self.max_seconds, self.ahead = capture, rate, max_seconds, ahead
         self.read = self.analysed = 0
         self.stopped_by_limit = False
 
     def __iter__(self) -> Iterator[tuple[int, float, np.ndarray]]:
-        while True:
-            ok, image = self.capture.read()
-            if not ok:
-                return
+        return read_ahead(self.decode(), self.ahead) if self.ahead else self.decode()
+
+    def decode(self) -> Iterator[tuple[int, float, np.ndarray]]:
+        """The analysed frames, decoded in order; skipped frames are grabbed, not converted."""
+        while self.capture.grab():
             index, self.read = self.read, self.read + 1
             if index % self.rate.step:
                 continue
             time_s = index / self.rate.native_fps
             if self.max_seconds is not None and time_s >= self.max_seconds:
                 self.stopped_by_limit = True
+                return
+            ok, image = self.capture.retrieve()
+            if not ok:
                 return
             self.analysed += 1
             yield index, time_s, image
@@ -277,8 +299,9 @@ def stream(reader: FrameReader, faces: FaceTracks, classifier: FaceClassifier,
     batch: list[AnalysedFrame] = []
     size = 1 if outputs.display else batch_frames
     bar = tqdm(total=total, unit="frame", desc="analysing", disable=not progress)
+    frames = iter(reader)
     try:
-        for index, time_s, image in reader:
+        for index, time_s, image in frames:
             batch.append(faces(index, time_s, image, keep_image=outputs.draws))
             if len(batch) >= size:
                 _emit(batch, classifier, smoother, outputs)
@@ -289,6 +312,7 @@ def stream(reader: FrameReader, faces: FaceTracks, classifier: FaceClassifier,
     except (cv2.error, ValueError, OSError) as e:
         return f"stopped at frame {reader.read}: {e}"
     finally:
+        frames.close()  # stops decoding ahead before the capture is released
         bar.close()
     return None
 
