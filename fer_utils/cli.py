@@ -342,7 +342,7 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     p.add_argument("--tiny", action="store_true", help="seconds-long run on tiny inputs")
     p.add_argument("--only", nargs="+",
-                   choices=["load", "train_input", "inference", "video", "memory"])
+                   choices=["load", "train_input", "inference", "video", "memory", "batch"])
     p.set_defaults(handler=_bench)
 
 

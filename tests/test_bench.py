@@ -17,6 +17,7 @@ KEYS = {
                   "tflite_label_agreement"],
     "video": ["fps_kit", "detection_agreement"],
     "memory": ["peak_mb_1x", "peak_mb_10x", "ratio_10x"],
+    "batch": ["videos_per_min_1", "videos_per_min_2", "ratio"],
 }
 
 
