@@ -9,6 +9,8 @@ import numpy as np
 import seaborn as sns
 
 from .atomic import atomic_path
+from .labels import COLOURS, EMOTIONS
+from .speaker import METRICS, THIRDS, third_bounds
 
 sns.set_theme(context="notebook", style="whitegrid")
 
@@ -38,9 +40,6 @@ def face_grid(images: np.ndarray, titles: list[str] | None = None, cols: int = 8
 
 def emotion_timeline(frames, summary: dict | None = None) -> plt.Figure:
     """Smoothed emotion probabilities over time, one panel per tracked face."""
-    from .annotate import COLOURS
-    from .labels import EMOTIONS
-
     ids = sorted(frames["face_id"].unique()) if len(frames) else []
     fig, axes = plt.subplots(max(1, len(ids)), 1, figsize=(10, 2.4 * max(1, len(ids))),
                              squeeze=False, sharex=True)
@@ -145,8 +144,6 @@ def class_distribution(counts) -> plt.Figure:
 
 def samples_per_class(dataset, per_class: int = 8, seed: int = 0) -> plt.Figure:
     """A row of random training faces for each emotion."""
-    from .labels import EMOTIONS
-
     rng = np.random.default_rng(seed)
     picks, titles = [], []
     for k, name in enumerate(EMOTIONS):
@@ -161,8 +158,6 @@ def samples_per_class(dataset, per_class: int = 8, seed: int = 0) -> plt.Figure:
 
 def mean_faces(dataset) -> plt.Figure:
     """The average face of each emotion."""
-    from .labels import EMOTIONS
-
     means = [dataset.images[dataset.labels == k].mean(axis=0) if (dataset.labels == k).any()
              else np.zeros(dataset.images.shape[1:]) for k in range(len(EMOTIONS))]
     return face_grid(np.stack(means).astype(np.uint8), list(EMOTIONS), cols=7, size=1.6)
@@ -208,8 +203,6 @@ def grad_cam_overlay(face: np.ndarray, cam: np.ndarray, title: str) -> plt.Figur
 
 def share_bars(shares: dict[str, float], title: str = "") -> plt.Figure:
     """Share of time per emotion as horizontal bars."""
-    from .annotate import COLOURS
-
     fig, ax = plt.subplots(figsize=(6, 3))
     names = list(shares)
     ax.barh(names, [shares[n] for n in names],
@@ -224,8 +217,6 @@ def share_bars(shares: dict[str, float], title: str = "") -> plt.Figure:
 
 def feedback_timeline(frames, summary: dict) -> plt.Figure:
     """A talk's emotion timeline with its opening, middle and closing thirds shaded."""
-    from .speaker import THIRDS, third_bounds
-
     fig = emotion_timeline(frames, summary)
     bounds = third_bounds(summary["frames_analysed"], summary["sampling"]["step_s"])
     for ax in fig.axes:  # one panel per face
@@ -238,8 +229,6 @@ def feedback_timeline(frames, summary: dict) -> plt.Figure:
 
 def compare_talks(corpus) -> plt.Figure:
     """The talks of a corpus table side by side: shares (0..1) and rates per minute."""
-    from .speaker import METRICS
-
     table = corpus[corpus["status"] != "failed"].set_index("folder")
     shares = [m for m in METRICS if not m.endswith("per_minute")]
     rates = [m for m in METRICS if m.endswith("per_minute")]
@@ -257,8 +246,6 @@ def compare_talks(corpus) -> plt.Figure:
 
 def thirds_by_talk(summaries: dict[str, dict], figure: str = "positive_share") -> plt.Figure:
     """One speaker figure across the opening, middle and closing thirds, a line per talk."""
-    from .speaker import THIRDS
-
     fig, ax = plt.subplots(figsize=(6, 3.5))
     for name, summary in summaries.items():
         values = [summary["thirds"][t][figure] for t in THIRDS]

@@ -9,6 +9,7 @@ import logging
 import re
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,10 +23,14 @@ NOTEBOOKS = ("01_explore_data", "02_train", "03_evaluate", "04_analyze_video",
              "05_cnn_layer_by_layer", "06_compare_talks")
 
 
-def report_summary(headline: str, data: str, model: str | None = None) -> None:
-    """Show a notebook's headline result; the report index reads it back from the output."""
-    summary = {"headline": headline, "data": data, "model": model}
+def report_summary(headline: str, data: str, model: str | None = None,
+                   runs: Sequence[str | Path] = ()) -> None:
+    """Show a notebook's headline result and the run folders it used; the report index reads
+    them back from the output."""
+    summary = {"headline": headline, "data": data, "model": model, "runs": list(map(str, runs))}
     text = f"**{headline}**\n\n- data: {data}\n- model: {model or 'none'}"
+    if runs:
+        text += f"\n- run folders: {', '.join(summary['runs'])}"
     try:
         from IPython import get_ipython
         from IPython.display import display
@@ -39,29 +44,31 @@ def report_summary(headline: str, data: str, model: str | None = None) -> None:
 
 def report_parameters(data: str | None = None, out: str | Path = REPORTS_DIR) -> dict[str, dict]:
     """The values the report run injects into each notebook (stored defaults are tiny)."""
-    from .data import find_fer2013
     from .paths import SHIPPED_MODEL
+    from .sources import find_fer2013
 
     found = find_fer2013(data)
     real = found is not None
-    data_value = str(found) if real else None
+    data_value = str(found.resolve()) if real else None  # the notebooks run in notebooks/
+    # Every run folder goes under out/runs, named by its settings and data: a second report
+    # run on the same data reuses it, other data gets folders of its own.
+    runs = str(Path(out).resolve() / "runs")
     return {
         "01_explore_data": {"data": data_value},
         # On real FER-2013 the quick profile trains on a 6,000-image sample to stay in budget.
-        # The run folder is named by settings and data, so a second report run reuses it.
         "02_train": {"data": data_value, "profile": "quick", "epochs": None,
-                     "max_train_images": 6000 if real else None, "out": None},
+                     "max_train_images": 6000 if real else None, "out": None, "runs": runs},
         # `model` is filled in with the model 02 trained (see run_reports).
         "03_evaluate": {"data": data_value, "model": str(SHIPPED_MODEL),
                         "reference_model": str(SHIPPED_MODEL), "tta": "flip",
                         "leakage_images": 3000 if real else 2000, "leakage_epochs": 3,
-                        "out": str(Path(out) / "runs" / "evaluate")},
+                        "out": None, "runs": runs},
         "04_analyze_video": {"video": None, "model": str(SHIPPED_MODEL), "max_seconds": None,
-                             "out": str(Path(out) / "runs" / "video")},
+                             "out": None, "runs": runs},
         "05_cnn_layer_by_layer": {"model": str(SHIPPED_MODEL)},
         # The whole sample clips at four frames a second: about a minute.
         "06_compare_talks": {"videos": None, "model": str(SHIPPED_MODEL), "fps": 4.0,
-                             "max_seconds": None, "out": str(Path(out) / "runs" / "talks")},
+                             "max_seconds": None, "out": None, "runs": runs},
     }
 
 
@@ -203,8 +210,17 @@ def run_notebook(name: str, parameters: dict, out: Path,
     return result
 
 
+def _run_folders(summary: dict, out: Path) -> str:
+    """The run folders a report used, as cell HTML; those under `out` relative to it."""
+    root = out.resolve()
+    folders = [Path(f) for f in summary.get("runs", [])]
+    shown = [f.relative_to(root) if f.is_relative_to(root) else f for f in folders]
+    return "<br>".join(f"<code>{html.escape(str(f))}</code>" for f in shown)
+
+
 def write_index(results: list[ReportResult], out: Path) -> Path:
-    """reports/index.html: every report with parameters, data, model, date, runtime, headline."""
+    """reports/index.html: every report with parameters, data, model, run folders, date,
+    runtime, headline."""
     date = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     rows = []
     for r in results:
@@ -215,6 +231,7 @@ def write_index(results: list[ReportResult], out: Path) -> Path:
         rows.append(f"<tr><td>{link}</td><td>{status}</td>"
                     f"<td>{html.escape(str(r.summary.get('data', '')))}</td>"
                     f"<td>{html.escape(str(r.summary.get('model') or ''))}</td>"
+                    f"<td>{_run_folders(r.summary, out)}</td>"
                     f"<td>{r.seconds:.0f} s</td><td><code>{params}</code></td></tr>")
     page = f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>FER kit reports</title>
@@ -224,8 +241,8 @@ vertical-align:top;text-align:left}}code{{font-size:.8em;word-break:break-all}}.
 </style></head><body>
 <h1>FER kit reports</h1><p>Rendered {date}. {sum(r.error is None for r in results)} of
 {len(results)} notebooks ran.</p>
-<table><tr><th>report</th><th>headline</th><th>data</th><th>model</th><th>runtime</th>
-<th>parameters</th></tr>
+<table><tr><th>report</th><th>headline</th><th>data</th><th>model</th><th>run folders</th>
+<th>runtime</th><th>parameters</th></tr>
 {chr(10).join(rows)}
 </table></body></html>
 """

@@ -38,10 +38,12 @@ from tqdm import tqdm
 from .annotate import VideoWriter, draw_face
 from .artifacts import load_model
 from .atomic import atomic_path, write_json
-from .faces import DetectorConfig, FaceDetector, FaceSearch, crop_face, to_gray
+from .faces import DetectorConfig, FaceDetector, FaceSearch, crop_face
+from .images import to_gray
 from .labels import EMOTIONS, NUM_CLASSES, VALENCE
 from .model import FaceClassifier
 from .paths import SHIPPED_MODEL
+from .plots import emotion_timeline, plt, save_figure
 from .speaker import METRICS, SMOOTHED, THIRDS_DOC, changes, speaker_metrics
 from .tracking import IoUTracker, Smoothing, TrackSmoother
 
@@ -366,8 +368,6 @@ def analyze(video: str | int | Path, classifier: FaceClassifier | None = None,
 
 def write_outputs(folder: Path, frames: pd.DataFrame, summary: dict) -> dict[str, Path]:
     """Step 6 at the end: timeline.csv, summary.json and timeline.png."""
-    from .plots import emotion_timeline, plt, save_figure
-
     files = {"timeline": folder / "timeline.csv"}
     with atomic_path(files["timeline"]) as tmp:
         timeline(frames).to_csv(tmp, index=False)
