@@ -15,7 +15,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, is_dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -85,8 +85,8 @@ def output_folders(videos: list[Path], out: Path) -> dict[Path, Path]:
 def settings_key(model: ModelSpec, options: dict) -> str:
     """The model and analysis options as one string: a completed video is reused only when
     the re-run asks for the same."""
-    plain = {"model": asdict(model), **{k: asdict(v) if hasattr(v, "__dataclass_fields__")
-                                         else v for k, v in options.items()}}
+    plain = {"model": asdict(model),
+             **{k: asdict(v) if is_dataclass(v) else v for k, v in options.items()}}
     return json.dumps(plain, sort_keys=True, default=str)
 
 

@@ -337,7 +337,7 @@ def analyze(video: str | int | Path, classifier: FaceClassifier | None = None,
     smoothing = smoothing or Smoothing()
     capture, native_fps, frame_count = open_video(video)
     rate = sampling(native_fps, fps, every)
-    reader = FrameReader(capture, rate, max_seconds)
+    reader = FrameReader(capture, rate, max_seconds, ahead=1 if display else 16)  # live: no lag
     scratch = None if out is not None else Path(tempfile.mkdtemp(prefix="fer-kit-"))
     folder = Path(out) if out is not None else scratch
     outputs = FrameOutputs(folder, annotate and out is not None, native_fps / rate.step, display)

@@ -13,7 +13,7 @@ from fer_utils.geometry import iou
 from fer_utils.images import to_gray
 from fer_utils.speaker import METRICS, THIRDS, speaker_metrics
 from fer_utils.tracking import IoUTracker, Smoothing, TrackSmoother
-from fer_utils.video import COLUMNS, SCHEMA_VERSION, SUMMARY_SCHEMA, analyze
+from fer_utils.video import COLUMNS, SCHEMA_VERSION, SUMMARY_SCHEMA, analyze, read_ahead
 
 pytestmark = pytest.mark.slow
 
@@ -26,6 +26,28 @@ def test_iou_and_tracking_keep_ids_stable():
     assert tracker.update(np.zeros((0, 4))) == []
     assert tracker.update(np.zeros((0, 4))) == []
     assert tracker.update(np.array([[0, 0, 10, 10]])) == [2]  # track 0 ended after 2 misses
+
+
+def test_read_ahead_keeps_order_passes_errors_and_stops_when_closed():
+    assert list(read_ahead(iter(range(50)), 4)) == list(range(50))
+
+    def broken():
+        yield 1
+        raise ValueError("frame 2 is corrupt")
+
+    with pytest.raises(ValueError, match="corrupt"):
+        list(read_ahead(broken(), 4))
+    produced = []
+
+    def counting():
+        for i in range(1000):
+            produced.append(i)
+            yield i
+
+    items = read_ahead(counting(), 4)
+    assert next(items) == 0
+    items.close()
+    assert len(produced) <= 6  # a few frames ahead, not the whole stream
 
 
 def test_smoothing_by_hand():
@@ -85,6 +107,9 @@ def test_searching_near_known_faces_finds_what_whole_frames_find(samples, clip):
     search = FaceSearch(detector)
     detect = detector.detect
     detector.detect = lambda gray: whole_frame_searches.append(1) or detect(gray)
+    near_searches = []
+    detect_near = detector.detect_near
+    detector.detect_near = lambda gray, boxes: near_searches.append(1) or detect_near(gray, boxes)
     frames = _gray_frames(samples[clip], 120)
     found = [search(gray) for gray in frames]
     expected = [detect(gray) for gray in frames]
@@ -97,6 +122,9 @@ def test_searching_near_known_faces_finds_what_whole_frames_find(samples, clip):
     assert with_face > 30
     assert len(frames) - with_face + with_face / detector.config.refresh \
         <= len(whole_frame_searches) < len(frames) - with_face + with_face / 3
+    # In between, the cascade runs near the faces only every `carry` frames (or when a
+    # carried face's patch no longer matches); otherwise the boxes are carried.
+    assert len(near_searches) <= with_face / 2
 
 
 def test_a_face_throughout(samples, untrained, tmp_path):
