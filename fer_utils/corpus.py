@@ -185,6 +185,9 @@ def analyze_many(paths: Iterable[str | Path], out: str | Path, workers: int = 1,
     if workers < 1:
         raise ValueError(f"--workers must be at least 1, not {workers}")
     out, model = Path(out), model or ModelSpec()
+    if scheduler is None and not Path(model.path).exists():  # remote workers check their own
+        raise FileNotFoundError(f"{model.path}: no such model file; the shipped one is "
+                                f"{SHIPPED_MODEL}")
     videos = video_paths(paths)
     folders = output_folders(videos, out)
     settings = settings_key(model, options)

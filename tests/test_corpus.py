@@ -47,6 +47,8 @@ def test_files_folders_and_globs_name_each_video_once(clips, tmp_path):
     assert corpus.video_paths([missing]) == [missing]  # kept: the batch records it as failed
     with pytest.raises(ValueError, match=r"nothing\*.mov: no video file"):
         corpus.video_paths([str(tmp_path / "nothing*.mov")])
+    with pytest.raises(FileNotFoundError, match="nomodel.keras: no such model file"):
+        analyze_many([a], tmp_path / "out", model=ModelSpec(str(tmp_path / "nomodel.keras")))
     other = tmp_path / "other" / "single_face.mp4"
     folders = corpus.output_folders([b, other], tmp_path / "out")
     assert len({f.name for f in folders.values()}) == 2
