@@ -188,14 +188,13 @@ def _batch(args: argparse.Namespace) -> int:
 def _analyze(args: argparse.Namespace) -> int:
     import glob
 
-    from .samples import sample_path
+    from .samples import DEFAULT_CLIP, sample_path
 
     many = len(args.videos) > 1 or args.workers > 1 or args.scheduler or any(
         Path(v).is_dir() or glob.has_magic(v) for v in args.videos)
     if many:
         return _batch(args)
-    return _analysis(args, args.videos[0] if args.videos else
-                     sample_path("WolfgangLanger_Pexels.mp4"), False)
+    return _analysis(args, args.videos[0] if args.videos else sample_path(DEFAULT_CLIP), False)
 
 
 def _live(args: argparse.Namespace) -> int:
