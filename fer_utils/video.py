@@ -27,6 +27,7 @@ from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from itertools import islice
 from pathlib import Path
 from typing import TypeVar
 
@@ -286,35 +287,39 @@ class FrameOutputs:
         return files
 
 
-def _emit(batch: list[AnalysedFrame], classifier: FaceClassifier, smoother: TrackSmoother,
-          outputs: FrameOutputs) -> None:
-    """Classify, smooth and write a batch of frames, then empty it."""
-    for frame, probs in zip(batch, classify(classifier, batch), strict=True):
-        outputs.write(frame, probs, smooth(frame, probs, smoother))
-    batch.clear()
+def batched(items: Iterator[T], size: int) -> Iterator[list[T]]:
+    """Consecutive lists of `size` items (the last one may be shorter)."""
+    while batch := list(islice(items, size)):
+        yield batch
 
 
 def stream(reader: FrameReader, faces: FaceTracks, classifier: FaceClassifier,
            smoother: TrackSmoother, outputs: FrameOutputs, batch_frames: int = 32,
            progress: bool = True, total: int | None = None) -> str | None:
-    """Steps 1 to 4 over the whole video, written as they go; why it stopped early, if so."""
-    batch: list[AnalysedFrame] = []
-    size = 1 if outputs.display else batch_frames
-    bar = tqdm(total=total, unit="frame", desc="analysing", disable=not progress)
+    """Steps 1 to 4 over the whole video, written as they go; why it stopped early, if so.
+
+    Decoding runs in one background thread, detection and tracking of the next batches in
+    another (not for a live view, which must not lag), classifying and writing in this one.
+    """
     frames = iter(reader)
+    located = (faces(index, time_s, image, keep_image=outputs.draws)
+               for index, time_s, image in frames)
+    batches = batched(located, 1 if outputs.display else batch_frames)
+    if not outputs.display:
+        batches = read_ahead(batches, 2)
+    bar = tqdm(total=total, unit="frame", desc="analysing", disable=not progress)
     try:
-        for index, time_s, image in frames:
-            batch.append(faces(index, time_s, image, keep_image=outputs.draws))
-            if len(batch) >= size:
-                _emit(batch, classifier, smoother, outputs)
-            bar.update()
-        _emit(batch, classifier, smoother, outputs)
+        for batch in batches:
+            for frame, probs in zip(batch, classify(classifier, batch), strict=True):
+                outputs.write(frame, probs, smooth(frame, probs, smoother))
+            bar.update(len(batch))
     except KeyboardInterrupt:
-        _emit(batch, classifier, smoother, outputs)
+        pass  # stopped by the user: keep what was written
     except (cv2.error, ValueError, OSError) as e:
         return f"stopped at frame {reader.read}: {e}"
     finally:
-        frames.close()  # stops decoding ahead before the capture is released
+        batches.close()  # stops detecting ahead,
+        frames.close()  # then decoding ahead, before the capture is released
         bar.close()
     return None
 
