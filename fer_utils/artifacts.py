@@ -12,6 +12,8 @@ import pandas as pd
 import tensorflow as tf
 
 from .atomic import atomic_path, write_json, write_text
+from .balance import class_prior
+from .data import FaceDataset
 from .model import FaceClassifier, build_model, check_face_model, parameter_counts
 from .pipeline import Preprocessing
 from .schedules import WarmupCosine
@@ -90,6 +92,17 @@ def model_card(classifier: FaceClassifier, *, data: dict, split_protocol: str,
             "intended_use": INTENDED_USE, "limitations": LIMITATIONS}
 
 
+def update_card(path: str | Path, fields: dict) -> Path:
+    """Add or replace top-level fields of an existing model card file."""
+    path = Path(path)
+    return write_json(path, {**json.loads(path.read_text()), **fields})
+
+
+def add_prior(path: str | Path, dataset: FaceDataset) -> Path:
+    """Record the Training class prior of `dataset` in the model card at `path`."""
+    return update_card(path, {"prior": class_prior(dataset)})
+
+
 # --------------------------------------------------------------------------- loading
 
 
@@ -156,11 +169,12 @@ def _load_weights(model: keras.Model, weights: Path) -> None:
 
 
 def load_model(path: str | Path, weights: str | Path | None = None,
-               preprocessing: Preprocessing | None = None) -> FaceClassifier:
+               preprocessing: Preprocessing | None = None,
+               prior_correction: float = 0.0) -> FaceClassifier:
     """Load a `.keras`, a full HDF5 model, or an architecture JSON plus weights file.
 
     Preprocessing comes from the argument, else the model card beside the file, else
-    `/255` scaling at the model's input size.
+    `/255` scaling at the model's input size. A `prior_correction` tau needs the card's prior.
     """
     path = Path(path)
     if not path.exists():
@@ -189,7 +203,7 @@ def load_model(path: str | Path, weights: str | Path | None = None,
         saved = card.get("preprocessing")
         preprocessing = Preprocessing(**saved) if saved else Preprocessing(model.input_shape[1])
     return FaceClassifier(model=model, preprocessing=preprocessing, name=path.stem.split(".")[0],
-                          card=card)
+                          card=card, prior_correction=prior_correction)
 
 
 def seed_weights_model(weights: str | Path) -> FaceClassifier:

@@ -27,7 +27,8 @@ def _train(args: argparse.Namespace) -> int:
                      label_smoothing=args.label_smoothing, seed=args.seed,
                      optimizer=args.optimizer, momentum=args.momentum,
                      weight_decay=args.weight_decay,
-                     early_dropout_epochs=args.early_dropout_epochs)
+                     early_dropout_epochs=args.early_dropout_epochs,
+                     ema_momentum=args.ema_momentum)
     if args.no_augment:
         config = replace(config, augmentation=None)
     elif config.augmentation is not None:
@@ -63,6 +64,9 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
                    help="decoupled weight decay (BatchNorm gamma/beta and biases exempt)")
     p.add_argument("--early-dropout-epochs", type=int,
                    help="conv blocks' dropout only for the first N epochs (0: always)")
+    p.add_argument("--ema-momentum", type=float,
+                   help="validate, keep as best checkpoint and export an exponential moving "
+                   "average of the weights with this momentum, e.g. 0.999 (0: off)")
     p.add_argument("--seed", type=int)
     p.add_argument("--skip-bad-rows", action="store_true")
     p.add_argument("--cpu-devices", type=int, default=0,
@@ -121,7 +125,8 @@ def _model_spec(args: argparse.Namespace):
     spec = None
     if getattr(args, "scale", None) or getattr(args, "input_size", None):
         spec = Preprocessing(args.input_size or 48, args.scale or "unit")
-    return ModelSpec(str(args.model or SHIPPED_MODEL), getattr(args, "weights", None), spec)
+    return ModelSpec(str(args.model or SHIPPED_MODEL), getattr(args, "weights", None), spec,
+                     getattr(args, "prior_correction", None) or 0.0)
 
 
 def _classifier(args: argparse.Namespace):
@@ -130,13 +135,44 @@ def _classifier(args: argparse.Namespace):
     return cached_classifier(_model_spec(args))
 
 
-def _model_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", help="model file (.keras, .h5, or .json with --weights); "
-                   "default: the shipped models/fer_cnn.keras")
-    p.add_argument("--weights", help="weights for a .json architecture")
-    p.add_argument("--scale", choices=["unit", "symmetric"],
+PER_MODEL = ("weights", "scale", "input_size", "prior_correction")
+
+
+def _classifiers(args: argparse.Namespace) -> dict:
+    """One classifier per --model, named by its file; each other model option is given once
+    for all models or once per --model, in the same order."""
+    models = args.model or [None]
+    values = {}
+    for option in PER_MODEL:
+        given = getattr(args, option) or [None]
+        if len(given) not in (1, len(models)):
+            raise ValueError(f"--{option.replace('_', '-')} is given {len(given)} times for "
+                             f"{len(models)} models: give it once for all of them or once "
+                             "per --model, in the same order")
+        values[option] = given * len(models) if len(given) == 1 else given
+    classifiers = {}
+    for i, model in enumerate(models):
+        one = argparse.Namespace(model=model, **{k: v[i] for k, v in values.items()})
+        name = (model or "models/fer_cnn.keras") + (
+            f" (prior correction {one.prior_correction})" if one.prior_correction else "")
+        if name in classifiers:
+            raise ValueError(f"--model {name} is given twice; give each model once")
+        classifiers[name] = _classifier(one)
+    return classifiers
+
+
+def _model_options(p: argparse.ArgumentParser, several: bool = False) -> None:
+    each = {"action": "append"} if several else {}
+    p.add_argument("--model", **each, help="model file (.keras, .h5, or .json with --weights); "
+                   "default: the shipped models/fer_cnn.keras"
+                   + ("; repeat it to compare models on the same faces" if several else ""))
+    p.add_argument("--weights", **each, help="weights for a .json architecture")
+    p.add_argument("--scale", **each, choices=["unit", "symmetric"],
                    help="pixel scaling the model expects: /255 or [-1, 1]")
-    p.add_argument("--input-size", type=int, help="the model's square input size")
+    p.add_argument("--input-size", **each, type=int, help="the model's square input size")
+    p.add_argument("--prior-correction", **each, type=float, metavar="TAU",
+                   help="divide out the Training class prior (from the model card) to the "
+                   "power TAU: 0 (default) off, 1 full logit adjustment, more rare-class labels")
 
 
 def _video_options(p: argparse.ArgumentParser) -> None:
@@ -253,15 +289,25 @@ def _add_video(sub: argparse._SubParsersAction) -> None:
 def _evaluate(args: argparse.Namespace) -> int:
     import json
 
-    from .evaluate import evaluate
+    from .evaluate import compare_models, evaluate
     from .sources import load_dataset
 
+    classifiers = _classifiers(args)
     dataset = load_dataset(args.data, skip_bad_rows=args.skip_bad_rows)
     print(dataset.describe())
-    result = evaluate(_classifier(args), dataset, args.split, args.out, tta=args.tta)
+    if len(classifiers) > 1:
+        comparison = compare_models(classifiers, dataset, args.split, tta=args.tta)
+        comparison.save(args.out)
+        print(comparison.models.to_string())
+        print(comparison.pairs.round(4).to_string(index=False))
+        print(f"models.csv, pairs.csv and comparison.json in {args.out}")
+        return 0
+    [classifier] = classifiers.values()
+    result = evaluate(classifier, dataset, args.split, args.out, tta=args.tta)
     metrics = result.metrics
     print(json.dumps({k: metrics[k] for k in ("split", "n", "accuracy", "balanced_accuracy",
-                                              "macro_f1", "top2_accuracy", "log_loss", "ece")}))
+                                              "macro_f1", "top2_accuracy", "log_loss", "ece",
+                                              "ci95")}))
     if args.tta:
         print(json.dumps({"tta": metrics["tta"]["mode"], "accuracy": metrics["tta"]["accuracy"]}))
     print(f"metrics, confusion tables and figures in {args.out}")
@@ -283,8 +329,9 @@ def _leakage(args: argparse.Namespace) -> int:
 
 
 def _add_evaluate(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("evaluate", help="metrics, confusion, calibration and mistakes on a split")
-    _model_options(p)
+    p = sub.add_parser("evaluate", help="metrics, confusion, calibration and mistakes on a split; "
+                       "with several --model, paired comparisons")
+    _model_options(p, several=True)
     p.add_argument("--data", help="FER-2013 CSV or image folder (default: lookup, else synthetic)")
     p.add_argument("--split", default="PublicTest",
                    help="Training, PublicTest or PrivateTest (or train, val, test)")

@@ -44,12 +44,13 @@ class ModelSpec:
     path: str = str(SHIPPED_MODEL)
     weights: str | None = None
     preprocessing: Preprocessing | None = None
+    prior_correction: float = 0.0
 
 
 @lru_cache(maxsize=4)
 def cached_classifier(spec: ModelSpec) -> FaceClassifier:
     """The classifier for `spec`, loaded once per process (so once per Dask worker)."""
-    return load_model(spec.path, spec.weights, spec.preprocessing)
+    return load_model(spec.path, spec.weights, spec.preprocessing, spec.prior_correction)
 
 
 def video_paths(specs: Iterable[str | Path]) -> list[Path]:

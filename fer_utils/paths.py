@@ -25,6 +25,7 @@ RUNS_DIR = ROOT / "runs"
 REPORTS_DIR = ROOT / "reports"
 NOTEBOOKS_DIR = ROOT / "notebooks"
 SHIPPED_MODEL = MODELS_DIR / "fer_cnn.keras"
+PREVIOUS_MODEL = MODELS_DIR / "previous" / "fer_cnn.keras"
 
 
 def run_folder(kind: str, settings: dict, data: str, root: str | Path | None = None) -> Path:

@@ -8,7 +8,7 @@ import pytest
 
 import fer_utils
 from fer_utils.faces import PRESETS
-from fer_utils.paths import MODELS_DIR, ROOT, SHIPPED_MODEL
+from fer_utils.paths import MODELS_DIR, PREVIOUS_MODEL, ROOT, SHIPPED_MODEL
 
 
 def test_detector_presets():
@@ -39,6 +39,16 @@ def test_the_shipped_model_is_the_only_keras_file_and_has_its_companions():
     assert card["validation"]["split"] == "PublicTest" and not card["data"]["synthetic"]
     assert card["parameters"]["total"] == 792_855
     assert "restricted" in card["limitations"] and card["intended_use"]
+
+
+def test_the_previous_shipped_model_is_kept_with_its_card_only():
+    folder = PREVIOUS_MODEL.parent
+    assert sorted(p.name for p in folder.iterdir()) == ["fer_cnn.card.json", "fer_cnn.keras"]
+    card = json.loads((folder / "fer_cnn.card.json").read_text())
+    assert card["files"] == {"keras": "fer_cnn.keras"} and not card["data"]["synthetic"]
+    shipped = json.loads((MODELS_DIR / "fer_cnn.card.json").read_text())
+    if "previous_model" in shipped:
+        assert MODELS_DIR / shipped["previous_model"] == PREVIOUS_MODEL
 
 
 def test_licence_and_credits():
