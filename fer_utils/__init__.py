@@ -21,13 +21,13 @@ __version__ = "0.1.0"
 
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("foundation", ("paths", "atomic", "options", "outputs", "labels", "geometry", "images",
-                    "plots")),
+                    "speaker", "plots")),
     ("data", ("data", "synth", "folders", "sources", "ferplus", "audit", "balance",
               "samples")),
     ("model input", ("pipeline",)),
     ("model", ("model", "schedules", "artifacts")),
     ("learning", ("train", "evaluate", "leakage")),
-    ("video", ("faces", "tracking", "annotate", "video", "live")),
+    ("video", ("faces", "tracking", "annotate", "video", "corpus", "live")),
     ("teaching", ("anatomy",)),
     ("front ends", ("reports", "bench", "cli")),
 )
@@ -41,7 +41,7 @@ _API = {
     "build_seed_cnn": "model", "FaceClassifier": "model", "load_model": "artifacts",
     "TrainConfig": "train", "profile": "train",
     "compare_models": "evaluate", "leakage_lesson": "leakage",
-    "FaceDetector": "faces", "analyze": "video",
+    "FaceDetector": "faces", "analyze": "video", "analyze_many": "corpus",
     "run_reports": "reports",
 }
 __all__ = sorted(_API)

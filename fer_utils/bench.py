@@ -241,6 +241,31 @@ def bench_video(clip: Path, model: Path, tiny: bool) -> dict:
     return result
 
 
+def bench_batch(clip: Path, model: Path, scratch: Path, tiny: bool) -> dict:
+    """Videos per minute of a batch in this process (1 worker) and on a local Dask cluster of
+    2 workers, cluster start-up and model loading included, as a user waits for them."""
+    from .corpus import ModelSpec, analyze_many
+
+    count = 2 if tiny else 6
+    folder = scratch / "talks"
+    folder.mkdir(exist_ok=True)
+    for i in range(count):
+        (folder / f"talk{i}{clip.suffix}").unlink(missing_ok=True)
+        (folder / f"talk{i}{clip.suffix}").symlink_to(clip.resolve())
+    options = {"annotate": False, "progress": False, "max_seconds": 1.0 if tiny else None,
+               "model": ModelSpec(str(model))}
+    result: dict = {"input": f"{count} copies of {clip.name}", "videos": count}
+    for workers in (1, 2):
+        start = time.perf_counter()
+        table = analyze_many([folder], scratch / f"batch{workers}", workers=workers, **options)
+        seconds = time.perf_counter() - start
+        if not table["status"].eq("ok").all():
+            raise RuntimeError(f"batch benchmark: a video failed:\n{table.to_string()}")
+        result[f"videos_per_min_{workers}"] = round(count / seconds * 60, 2)
+    result["ratio"] = round(result["videos_per_min_2"] / result["videos_per_min_1"], 2)
+    return result
+
+
 def concat_video(clip: Path, times: int, out: Path) -> Path:
     """The clip repeated `times` times, re-encoded with ffmpeg into one file."""
     import imageio_ffmpeg
@@ -294,7 +319,7 @@ def run_benchmarks(out: str | Path, tiny: bool = False, only: list[str] | None =
     from .synth import write_synthetic_csv
 
     out = Path(out)
-    chosen = set(only or ("load", "train_input", "inference", "video", "memory"))
+    chosen = set(only or ("load", "train_input", "inference", "video", "memory", "batch"))
     figures: dict = {"mode": "tiny" if tiny else "full", "machine": {
         "cpus": os.cpu_count(), "python": sys.version.split()[0]}}
     with tempfile.TemporaryDirectory() as tmp:
@@ -315,7 +340,7 @@ def run_benchmarks(out: str | Path, tiny: bool = False, only: list[str] | None =
         if "inference" in chosen:
             faces = dataset.split("PublicTest").images[:64 if tiny else 512]
             figures["inference"] = {**bench_inference(stem, faces), "note": note}
-        if chosen & {"video", "memory"}:
+        if chosen & {"video", "memory", "batch"}:
             clip = sample_path(DEFAULT_CLIP)
             if "video" in chosen:
                 save(out, figures)
@@ -323,6 +348,9 @@ def run_benchmarks(out: str | Path, tiny: bool = False, only: list[str] | None =
             if "memory" in chosen:
                 save(out, figures)
                 figures["memory"] = bench_memory(clip, stem.with_suffix(".keras"), scratch, tiny)
+            if "batch" in chosen:
+                save(out, figures)
+                figures["batch"] = bench_batch(clip, stem.with_suffix(".keras"), scratch, tiny)
     save(out, figures)
     return figures
 

@@ -127,16 +127,22 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=_data)
 
 
-def _classifier(args: argparse.Namespace):
-    from .artifacts import load_model
+def _model_spec(args: argparse.Namespace):
+    from .corpus import ModelSpec
     from .paths import SHIPPED_MODEL
     from .pipeline import Preprocessing
 
     spec = None
     if getattr(args, "scale", None) or getattr(args, "input_size", None):
         spec = Preprocessing(args.input_size or 48, args.scale or "unit")
-    return load_model(args.model or SHIPPED_MODEL, getattr(args, "weights", None), spec,
-                      getattr(args, "prior_correction", None) or 0.0)
+    return ModelSpec(str(args.model or SHIPPED_MODEL), getattr(args, "weights", None), spec,
+                     getattr(args, "prior_correction", None) or 0.0)
+
+
+def _classifier(args: argparse.Namespace):
+    from .corpus import cached_classifier
+
+    return cached_classifier(_model_spec(args))
 
 
 PER_MODEL = ("weights", "scale", "input_size", "prior_correction")
@@ -196,15 +202,21 @@ def _video_options(p: argparse.ArgumentParser) -> None:
                    help="stop after this much video")
 
 
+def _analysis_options(args: argparse.Namespace) -> dict:
+    from .tracking import Smoothing
+
+    return {"fps": args.fps, "every": args.every, "detector": args.detector,
+            "max_seconds": args.max_seconds,
+            "smoothing": Smoothing(args.smoothing, args.alpha, args.window)}
+
+
 def _analysis(args: argparse.Namespace, source, display: bool) -> int:
     import json
 
-    from .tracking import Smoothing
     from .video import analyze
 
-    result = analyze(source, _classifier(args), args.out, fps=args.fps, every=args.every,
-                     detector=args.detector, max_seconds=args.max_seconds, display=display,
-                     smoothing=Smoothing(args.smoothing, args.alpha, args.window))
+    result = analyze(source, _classifier(args), args.out, display=display,
+                     **_analysis_options(args))
     summary = result.summary
     print(json.dumps({k: summary[k] for k in ("video", "frames_analysed", "face_share",
                                               "partial", "error")}))
@@ -213,10 +225,27 @@ def _analysis(args: argparse.Namespace, source, display: bool) -> int:
     return 1 if summary["partial"] else 0
 
 
+def _batch(args: argparse.Namespace) -> int:
+    from .corpus import analyze_many
+
+    table = analyze_many(args.videos, args.out, workers=args.workers, scheduler=args.scheduler,
+                         model=_model_spec(args), **_analysis_options(args))
+    print(table[["folder", "status", "duration_s", "face_share", "dominant", "error"]]
+          .to_string(index=False))
+    print(f"corpus.csv   {args.out / 'corpus.csv'}")
+    return 0 if table["status"].eq("ok").all() else 1
+
+
 def _analyze(args: argparse.Namespace) -> int:
+    import glob
+
     from .samples import DEFAULT_CLIP, sample_path
 
-    return _analysis(args, args.video or sample_path(DEFAULT_CLIP), False)
+    many = len(args.videos) > 1 or args.workers > 1 or args.scheduler or any(
+        Path(v).is_dir() or glob.has_magic(v) for v in args.videos)
+    if many:
+        return _batch(args)
+    return _analysis(args, args.videos[0] if args.videos else sample_path(DEFAULT_CLIP), False)
 
 
 def _live(args: argparse.Namespace) -> int:
@@ -258,9 +287,14 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def _add_video(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("analyze", help="emotion timeline of a video: CSV, JSON, MP4, PNG")
-    p.add_argument("video", nargs="?", help="video file (default: the sample clip)")
+    p = sub.add_parser("analyze", help="emotion timeline of a video, or of many: CSV, JSON, "
+                       "MP4, PNG, and corpus.csv")
+    p.add_argument("videos", nargs="*", help="video files, folders or globs (default: the "
+                   "sample clip); several, a folder or a glob: one folder each under --out")
     p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--workers", type=int, default=1,
+                   help="videos analysed at once on a local Dask cluster (1: in this process)")
+    p.add_argument("--scheduler", help="address of a running Dask scheduler (tcp://HOST:8786)")
     _video_options(p)
     p.set_defaults(handler=_analyze)
     p = sub.add_parser("live", help="annotated webcam (or file) frames in a window")
@@ -383,7 +417,7 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     p.add_argument("--tiny", action="store_true", help="seconds-long run on tiny inputs")
     p.add_argument("--only", nargs="+",
-                   choices=["load", "train_input", "inference", "video", "memory"])
+                   choices=["load", "train_input", "inference", "video", "memory", "batch"])
     p.set_defaults(handler=_bench)
 
 

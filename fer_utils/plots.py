@@ -10,6 +10,7 @@ import seaborn as sns
 
 from .atomic import atomic_path
 from .labels import COLOURS, EMOTIONS
+from .speaker import METRICS, THIRDS, third_bounds
 
 sns.set_theme(context="notebook", style="whitegrid")
 
@@ -210,5 +211,46 @@ def share_bars(shares: dict[str, float], title: str = "") -> plt.Figure:
     ax.set_xlabel("share of time")
     ax.set_title(title)
     ax.invert_yaxis()
+    fig.tight_layout()
+    return fig
+
+
+def feedback_timeline(frames, summary: dict) -> plt.Figure:
+    """A talk's emotion timeline with its opening, middle and closing thirds shaded."""
+    fig = emotion_timeline(frames, summary)
+    bounds = third_bounds(summary["frames_analysed"], summary["sampling"]["step_s"])
+    for ax in fig.axes:  # one panel per face
+        for name, (start, end), shade in zip(THIRDS, bounds, (0.12, 0.0, 0.12), strict=True):
+            ax.axvspan(start, end, color="black", alpha=shade, lw=0)
+            ax.text((start + end) / 2, 1.02, name, ha="center", va="bottom", fontsize=8,
+                    transform=ax.get_xaxis_transform())
+    return fig
+
+
+def compare_talks(corpus) -> plt.Figure:
+    """The talks of a corpus table side by side: shares (0..1) and rates per minute."""
+    table = corpus[corpus["status"] != "failed"].set_index("folder")
+    shares = [m for m in METRICS if not m.endswith("per_minute")]
+    rates = [m for m in METRICS if m.endswith("per_minute")]
+    fig, axes = plt.subplots(1, 2, figsize=(12, 0.6 * len(table) + 2.5),
+                             gridspec_kw={"width_ratios": [2, 1]})
+    table[shares].plot.barh(ax=axes[0], xlim=(0, 1), title="shares and expressiveness (0 to 1)")
+    table[rates].plot.barh(ax=axes[1], title="per minute of face on screen")
+    for ax in axes:
+        ax.invert_yaxis()
+        ax.set_ylabel("")
+        ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def thirds_by_talk(summaries: dict[str, dict], figure: str = "positive_share") -> plt.Figure:
+    """One speaker figure across the opening, middle and closing thirds, a line per talk."""
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for name, summary in summaries.items():
+        values = [summary["thirds"][t][figure] for t in THIRDS]
+        ax.plot(THIRDS, [np.nan if v is None else v for v in values], marker="o", label=name)
+    ax.set_ylabel(figure)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout()
     return fig

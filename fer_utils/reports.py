@@ -20,7 +20,7 @@ from .paths import NOTEBOOKS_DIR, REPORTS_DIR
 KERNEL = "fer-kit"
 SUMMARY_MIME = "application/vnd.fer-kit.summary+json"
 NOTEBOOKS = ("01_explore_data", "02_train", "03_evaluate", "04_analyze_video",
-             "05_cnn_layer_by_layer")
+             "05_cnn_layer_by_layer", "06_compare_talks")
 
 
 def report_summary(headline: str, data: str, model: str | None = None,
@@ -66,6 +66,9 @@ def report_parameters(data: str | None = None, out: str | Path = REPORTS_DIR) ->
         "04_analyze_video": {"video": None, "model": str(SHIPPED_MODEL), "max_seconds": None,
                              "out": None, "runs": runs},
         "05_cnn_layer_by_layer": {"model": str(SHIPPED_MODEL)},
+        # The whole sample clips at four frames a second: about a minute.
+        "06_compare_talks": {"videos": None, "model": str(SHIPPED_MODEL), "fps": 4.0,
+                             "max_seconds": None, "out": None, "runs": runs},
     }
 
 

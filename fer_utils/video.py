@@ -1,5 +1,11 @@
 """Emotion analysis of a video, streamed frame by frame into files an app can read.
 
+`analyze` chains six steps, each a function or small class here, that `fer_utils.corpus`
+reuses for many videos: (1) open and decode (`open_video`, `FrameReader`), (2) detect and
+track (`FaceTracks`), (3) classify in batches (`classify`), (4) smooth (`smooth`),
+(5) summarise (`summarize`), (6) write the outputs (`FrameOutputs` while streaming,
+`write_outputs` at the end).
+
 Outputs in the output folder:
 - frames.csv: one row per face per analysed frame: frame, time_s, face_id, x, y, w, h, the
   seven raw probabilities (angry ... neutral), label, the seven smoothed probabilities
@@ -9,6 +15,9 @@ Outputs in the output folder:
 - summary.json: see SUMMARY_SCHEMA.
 - annotated.mp4 (H.264) and timeline.png.
 - manifest.json: written last; the run that wrote the folder and each file's SHA-256.
+
+The folder takes one analysis at a time: files are staged privately and replace the
+previous analysis's only once the new one has finished.
 """
 
 from __future__ import annotations
@@ -17,10 +26,14 @@ import csv
 import os
 import sys
 import tempfile
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
+from itertools import islice
 from pathlib import Path
+from typing import TypeVar
 
 import cv2
 import numpy as np
@@ -28,16 +41,20 @@ import pandas as pd
 from tqdm import tqdm
 
 from .annotate import VideoWriter, draw_face
+from .artifacts import load_model
 from .atomic import atomic_path, write_json
 from .faces import DetectorConfig, FaceDetector, FaceSearch, crop_face
 from .images import to_gray
-from .labels import EMOTIONS, VALENCE
+from .labels import EMOTIONS, NUM_CLASSES, VALENCE
 from .model import FaceClassifier
 from .options import check_values
 from .outputs import output_set
+from .paths import SHIPPED_MODEL
+from .plots import emotion_timeline, plt, save_figure
+from .speaker import METRICS, SMOOTHED, THIRDS_DOC, changes, speaker_metrics
 from .tracking import IoUTracker, Smoothing, TrackSmoother
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 SUMMARY_SCHEMA = {
     "schema_version": "int: bumped whenever a field changes meaning",
     "video": "str: the analysed file (or camera index)",
@@ -50,7 +67,8 @@ SUMMARY_SCHEMA = {
     "frames_read": "int: frames decoded",
     "frames_analysed": "int: frames passed to the detector (every step_frames-th)",
     "frames_with_face": "int: analysed frames with at least one face",
-    "face_share": "float 0..1: frames_with_face / frames_analysed",
+    **METRICS,
+    "thirds": THIRDS_DOC,
     "partial": "bool: true when the outputs miss part of the video; see error and gaps",
     "error": "str or null: why the analysis stopped early or what it skipped",
     "gaps": ("list: corrupt stretches skipped while decoding: first_frame, frames (missing), "
@@ -58,9 +76,12 @@ SUMMARY_SCHEMA = {
     "faces": ("dict by face id: frames, first_s, last_s, seconds, emotion_share (share of "
               "the face's frames per smoothed label), dominant, changes (smoothed label "
               "changes), longest_segments (per emotion: start_s, end_s, seconds), "
-              "valence_share (positive, negative, neutral)"),
+              "valence_share (positive, negative, neutral: shares of every smoothed label, "
+              "with no uncertainty threshold), and the face's own speaker figures: "
+              f"{', '.join(METRICS)}, thirds"),
 }
-SMOOTHED = [f"smoothed_{e}" for e in EMOTIONS]
+T = TypeVar("T")
+_DONE = object()  # what read_ahead's producer returns once the items run out
 COLUMNS = ["frame", "time_s", "face_id", "x", "y", "w", "h", *EMOTIONS, "label", *SMOOTHED,
            "smoothed_label"]
 
@@ -98,81 +119,203 @@ def open_video(source: str | int | Path) -> tuple[cv2.VideoCapture, float, int]:
     return capture, native if native and native > 0 else 25.0, max(count, 0)
 
 
+@dataclass(frozen=True)
+class Sampling:
+    """Which frames are analysed: every `step`-th frame of a video at `native_fps`."""
+
+    native_fps: float
+    step: int = 1
+
+    @property
+    def step_s(self) -> float:
+        """Seconds between analysed frames."""
+        return self.step / self.native_fps
+
+    def describe(self) -> dict:
+        """The summary's `sampling` field."""
+        return {"native_fps": round(self.native_fps, 3), "step_frames": self.step,
+                "step_s": round(self.step_s, 4)}
+
+
+def sampling(native_fps: float, fps: float | None = None, every: int | None = None) -> Sampling:
+    """Sampling by time (`fps` analysed frames per second) or by count (`every` Nth frame)."""
+    if fps is not None and every is not None:
+        raise ValueError("give fps or every, not both")
+    check_values(fps=fps, every=every)
+    return Sampling(native_fps, max(1, round(native_fps / fps)) if fps else max(1, int(every or 1)))
+
+
+def read_ahead(items: Iterator[T], depth: int) -> Iterator[T]:
+    """The same items, produced by a background thread up to `depth` ahead of the reader."""
+    pool = ThreadPoolExecutor(1, thread_name_prefix="fer-kit-decode")
+    try:
+        ahead = deque(pool.submit(next, items, _DONE) for _ in range(max(depth, 1)))
+        while (item := ahead.popleft().result()) is not _DONE:
+            ahead.append(pool.submit(next, items, _DONE))
+            yield item
+    finally:
+        pool.shutdown(cancel_futures=True)
+
+
 # Getting past a corrupt stretch: jump ahead this far per try, for at most this long.
 SKIP_S = 0.5
 MAX_SKIP_S = 60.0
 
 
-def _seek_past_damage(capture: cv2.VideoCapture, index: int, frame_count: int,
-                      native_fps: float) -> tuple[int, np.ndarray] | None:
-    """The first frame that decodes after a failed read at `index`, or None (the video ends)."""
-    if index == 0 or index >= frame_count:  # nothing decodes at all, or a true end
-        return None
-    hop = max(1, round(native_fps * SKIP_S))
-    for target in range(index + hop, min(frame_count, index + round(native_fps * MAX_SKIP_S)),
-                        hop):
-        capture.set(cv2.CAP_PROP_POS_FRAMES, target)
-        ok, image = capture.read()
-        if ok:
-            return target, image
-    return None
+class FrameReader:
+    """Step 1, open and decode: every analysed frame of a capture as (index, time_s, image),
+    stopping at `max_seconds`, decoded `ahead` frames ahead in a background thread (0: in
+    the caller's); seeks past corrupt stretches while the container says that more frames
+    follow, noting each in `gaps`; counts the frames read and analysed."""
 
+    def __init__(self, capture: cv2.VideoCapture, rate: Sampling, frame_count: int = 0,
+                 max_seconds: float | None = None, ahead: int = 16):
+        self.capture, self.rate, self.frame_count = capture, rate, frame_count
+        self.max_seconds, self.ahead = max_seconds, ahead
+        self.read = self.analysed = self.end = 0  # end: index after the last frame read
+        self.gaps: list[dict] = []
+        self.stopped_by_limit = False
 
-def _gap(first: int, resumed: int, native_fps: float) -> dict:
-    """A stretch of frames that could not be decoded, in frames and seconds."""
-    return {"first_frame": first, "frames": resumed - first,
-            "start_s": round(first / native_fps, 3),
-            "seconds": round((resumed - first) / native_fps, 3)}
+    def __iter__(self) -> Iterator[tuple[int, float, np.ndarray]]:
+        return read_ahead(self.decode(), self.ahead) if self.ahead else self.decode()
 
-
-def read_frames(capture: cv2.VideoCapture, frame_count: int, native_fps: float,
-                gaps: list[dict]) -> Iterator[tuple[int, np.ndarray]]:
-    """(frame index, image) of each decodable frame; seeks past corrupt stretches, noting
-    each one in `gaps`, while the container says that more frames follow."""
-    index = 0
-    while True:
-        ok, image = capture.read()
-        if not ok:
-            resumed = _seek_past_damage(capture, index, frame_count, native_fps)
-            if resumed is None:
+    def decode(self) -> Iterator[tuple[int, float, np.ndarray]]:
+        """The analysed frames, decoded in order; skipped frames are grabbed, not converted."""
+        while self.capture.grab() or self._seek_past_damage():
+            index, self.end = self.end, self.end + 1
+            self.read += 1
+            if index % self.rate.step:
+                continue
+            time_s = index / self.rate.native_fps
+            if self.max_seconds is not None and time_s >= self.max_seconds:
+                self.stopped_by_limit = True
                 return
-            gaps.append(_gap(index, resumed[0], native_fps))
-            index, image = resumed
-        yield index, image
-        index += 1
+            ok, image = self.capture.retrieve()
+            if not ok:
+                return
+            self.analysed += 1
+            yield index, time_s, image
+
+    def _seek_past_damage(self) -> bool:
+        """After a failed read inside the stated length, jump ahead until a frame decodes;
+        notes the gap and leaves that frame ready to retrieve."""
+        first, fps = self.end, self.rate.native_fps
+        if first == 0 or first >= self.frame_count:  # nothing decodes at all, or a true end
+            return False
+        hop = max(1, round(fps * SKIP_S))
+        for target in range(first + hop, min(self.frame_count, first + round(fps * MAX_SKIP_S)),
+                            hop):
+            self.capture.set(cv2.CAP_PROP_POS_FRAMES, target)
+            if self.capture.grab():
+                self.gaps.append({"first_frame": first, "frames": target - first,
+                                  "start_s": round(first / fps, 3),
+                                  "seconds": round((target - first) / fps, 3)})
+                self.end = target
+                return True
+        return False
+
+    def damage(self) -> str | None:
+        """What the outputs miss of the video (skipped stretches, a lost end), or None."""
+        parts = [f"frames {g['first_frame']}-{g['first_frame'] + g['frames'] - 1} "
+                 f"({g['seconds']} s from {g['start_s']} s) could not be decoded and were "
+                 "skipped" for g in self.gaps]
+        # Containers often overstate their frame count by a few frames; a tenth missing is a
+        # break.
+        if self.frame_count and not self.stopped_by_limit and self.end < 0.9 * self.frame_count:
+            parts.append(f"the video ended after {self.end} of {self.frame_count} frames "
+                         "(truncated or corrupt file)")
+        return "; ".join(parts) + "; the outputs cover what was read" if parts else None
 
 
-def _damage(gaps: list[dict], end: int, frame_count: int, stopped_by_limit: bool) -> str | None:
-    """What the outputs miss of the video (skipped stretches, a lost end), or None."""
-    parts = [f"frames {g['first_frame']}-{g['first_frame'] + g['frames'] - 1} "
-             f"({g['seconds']} s from {g['start_s']} s) could not be decoded and were skipped"
-             for g in gaps]
-    # Containers often overstate their frame count by a few frames; a tenth missing is a break.
-    if frame_count and not stopped_by_limit and end < 0.9 * frame_count:
-        parts.append(f"the video ended after {end} of {frame_count} frames (truncated or "
-                     "corrupt file)")
-    return "; ".join(parts) + "; the outputs cover what was read" if parts else None
+@dataclass
+class AnalysedFrame:
+    """One analysed frame's faces: boxes, track ids and crops (and the image, if drawn on)."""
+
+    index: int
+    time_s: float
+    boxes: np.ndarray
+    ids: list[int]
+    crops: list[np.ndarray]
+    image: np.ndarray | None = None
 
 
-class _Outputs:
-    """The streamed output files, written into a run's staging folder."""
+class FaceTracks:
+    """Step 2, detect and track: each frame's faces with stable ids and their model crops."""
 
-    def __init__(self, folder: Path, annotate: bool, fps: float):
-        self.folder, self.annotate, self.fps = folder, annotate, fps
+    def __init__(self, detector: str | DetectorConfig, rate: Sampling, crop_size: int,
+                 margin: float = 0.1):
+        self.search = FaceSearch(FaceDetector(detector))
+        self.tracker = IoUTracker(max_missed=max(2, round(1 / rate.step_s)))
+        self.crop_size, self.margin = crop_size, margin
+
+    def __call__(self, index: int, time_s: float, image: np.ndarray,
+                 keep_image: bool = False) -> AnalysedFrame:
+        """The faces of one decoded frame."""
+        gray = to_gray(image)
+        boxes = self.search(gray)
+        crops = [crop_face(gray, box, self.crop_size, self.margin) for box in boxes]
+        return AnalysedFrame(index, time_s, boxes, self.tracker.update(boxes), crops,
+                             image if keep_image else None)
+
+
+def classify(classifier: FaceClassifier, batch: list[AnalysedFrame]) -> list[np.ndarray]:
+    """Step 3, classify: each frame's face probabilities (faces, 7), one model call per batch."""
+    crops = [crop for frame in batch for crop in frame.crops]
+    probs = classifier.predict(np.stack(crops)) if crops else np.zeros((0, NUM_CLASSES))
+    return np.split(probs, np.cumsum([len(frame.crops) for frame in batch])[:-1])
+
+
+def smooth(frame: AnalysedFrame, probs: np.ndarray, smoother: TrackSmoother) -> np.ndarray:
+    """Step 4, smooth: each face's probabilities averaged along its track (faces, 7)."""
+    return np.array([smoother.update(face_id, p) for face_id, p in
+                     zip(frame.ids, probs, strict=True)]).reshape(-1, NUM_CLASSES)
+
+
+def frame_rows(frame: AnalysedFrame, probs: np.ndarray, smoothed: np.ndarray) -> list[list]:
+    """The frames.csv rows (COLUMNS) of one frame's faces."""
+    return [[frame.index, round(frame.time_s, 4), face_id, *map(int, box), *np.round(p, 5),
+             EMOTIONS[int(np.argmax(p))], *np.round(s, 5), EMOTIONS[int(np.argmax(s))]]
+            for box, face_id, p, s in zip(frame.boxes, frame.ids, probs, smoothed, strict=True)]
+
+
+class FrameOutputs:
+    """Step 6 while streaming: frames.csv, the annotated video and the window, written into
+    a run's private staging folder."""
+
+    def __init__(self, folder: Path, annotate: bool, fps: float, display: bool = False):
+        self.folder, self.annotate, self.fps, self.display = folder, annotate, fps, display
         self._file = open(folder / "frames.csv", "w", newline="")  # noqa: SIM115 (see close())
         self.rows = csv.writer(self._file)
         self.rows.writerow(COLUMNS)
         self.video: VideoWriter | None = None
 
-    def frame(self, image: np.ndarray) -> None:
+    @property
+    def draws(self) -> bool:
+        """Whether frames are drawn on (annotated video or window)."""
+        return self.annotate or self.display
+
+    def write(self, frame: AnalysedFrame, probs: np.ndarray, smoothed: np.ndarray) -> None:
+        """One analysed frame's rows, and its annotated image when drawing."""
+        self.rows.writerows(frame_rows(frame, probs, smoothed))
+        if frame.image is None:
+            return
+        for box, face_id, s in zip(frame.boxes, frame.ids, smoothed, strict=True):
+            draw_face(frame.image, box, face_id, s)
         if self.annotate:
             if self.video is None:
-                self.video = VideoWriter(self.folder / "annotated.mp4", image.shape[1],
-                                         image.shape[0], self.fps)
-            self.video.write(image)
+                self.video = VideoWriter(self.folder / "annotated.mp4",
+                                         frame.image.shape[1], frame.image.shape[0], self.fps)
+            self.video.write(frame.image)
+        if self.display:
+            cv2.imshow("fer-kit", frame.image)
+            if cv2.waitKey(1) & 0xFF == ord("q"):
+                raise KeyboardInterrupt
 
     def close(self) -> dict[str, Path]:
+        """Finish the files; returns them by name."""
         self._file.close()
+        if self.display:
+            cv2.destroyAllWindows()
         files = {"frames": self.folder / "frames.csv"}
         if self.video is not None:
             self.video.close()
@@ -180,11 +323,41 @@ class _Outputs:
         return files
 
 
-def check_sampling(fps: float | None, every: int | None, max_seconds: float | None) -> None:
-    """Refuse sampling options outside their ranges, or fps and every together."""
-    if fps is not None and every is not None:
-        raise ValueError("give fps or every, not both")
-    check_values(fps=fps, every=every, max_seconds=max_seconds)
+def batched(items: Iterator[T], size: int) -> Iterator[list[T]]:
+    """Consecutive lists of `size` items (the last one may be shorter)."""
+    while batch := list(islice(items, size)):
+        yield batch
+
+
+def stream(reader: FrameReader, faces: FaceTracks, classifier: FaceClassifier,
+           smoother: TrackSmoother, outputs: FrameOutputs, batch_frames: int = 32,
+           progress: bool = True, total: int | None = None) -> str | None:
+    """Steps 1 to 4 over the whole video, written as they go; why it stopped early, if so.
+
+    Decoding runs in one background thread, detection and tracking of the next batches in
+    another (not for a live view, which must not lag), classifying and writing in this one.
+    """
+    frames = iter(reader)
+    located = (faces(index, time_s, image, keep_image=outputs.draws)
+               for index, time_s, image in frames)
+    batches = batched(located, 1 if outputs.display else batch_frames)
+    if not outputs.display:
+        batches = read_ahead(batches, 2)
+    bar = tqdm(total=total, unit="frame", desc="analysing", disable=not progress)
+    try:
+        for batch in batches:
+            for frame, probs in zip(batch, classify(classifier, batch), strict=True):
+                outputs.write(frame, probs, smooth(frame, probs, smoother))
+            bar.update(len(batch))
+    except KeyboardInterrupt:
+        pass  # stopped by the user: keep what was written
+    except (cv2.error, ValueError, OSError) as e:
+        return f"stopped at frame {reader.end}: {e}"
+    finally:
+        batches.close()  # stops detecting ahead,
+        frames.close()  # then decoding ahead, before the capture is released
+        bar.close()
+    return None
 
 
 def analyze(video: str | int | Path, classifier: FaceClassifier | None = None,
@@ -200,38 +373,60 @@ def analyze(video: str | int | Path, classifier: FaceClassifier | None = None,
     folder `out` takes one analysis at a time, and its files are replaced only when the
     new analysis has finished.
     """
-    check_sampling(fps, every, max_seconds)
-    check_values(margin=margin, batch_frames=batch_frames)
+    check_values(max_seconds=max_seconds, margin=margin, batch_frames=batch_frames)
     if display and not has_display():
         raise OSError("no display to show frames on; run with --no-display (outputs are "
                       "still written)")
-    if classifier is None:
-        from .artifacts import load_model
-        from .paths import SHIPPED_MODEL
-
-        classifier = load_model(SHIPPED_MODEL)
+    classifier = classifier or load_model(SHIPPED_MODEL)
+    smoothing = smoothing or Smoothing()
+    capture, native_fps, frame_count = open_video(video)
+    rate = sampling(native_fps, fps, every)
     with ExitStack() as stack:
+        stack.callback(capture.release)
         run = stack.enter_context(output_set(out, "analysis")) if out is not None else None
         folder = run.stage if run else Path(stack.enter_context(
             tempfile.TemporaryDirectory(prefix="fer-kit-")))
-        summary, files = _analyze_into(folder, video, classifier, fps=fps, every=every,
-                                       detector=detector, smoothing=smoothing or Smoothing(),
-                                       margin=margin, batch_frames=batch_frames,
-                                       annotate=annotate and run is not None, progress=progress,
-                                       max_seconds=max_seconds, display=display)
+        summary, files = _stream_into(folder, video, capture, frame_count, rate, classifier,
+                                      detector=detector, smoothing=smoothing, margin=margin,
+                                      batch_frames=batch_frames, progress=progress,
+                                      annotate=annotate and run is not None,
+                                      max_seconds=max_seconds, display=display)
         frames = pd.read_csv(files["frames"])
         if run is None:
             return AnalysisResult(summary=summary, frames=frames)
-        return AnalysisResult(summary=summary, frames=frames,
-                              files=run.commit(_write_reports(folder, frames, summary, files)))
+        files = {**files, **write_outputs(folder, frames, summary)}
+        return AnalysisResult(summary=summary, frames=frames, files=run.commit(files))
 
 
-def _write_reports(folder: Path, frames: pd.DataFrame, summary: dict,
-                   files: dict[str, Path]) -> dict[str, Path]:
-    """Add timeline.csv, summary.json and timeline.png to the streamed files."""
-    from .plots import emotion_timeline, plt, save_figure
+def _stream_into(folder: Path, video: str | int | Path, capture: cv2.VideoCapture,
+                 frame_count: int, rate: Sampling, classifier: FaceClassifier, *,
+                 detector: str | DetectorConfig, smoothing: Smoothing, margin: float,
+                 batch_frames: int, progress: bool, annotate: bool,
+                 max_seconds: float | None, display: bool) -> tuple[dict, dict[str, Path]]:
+    """Steps 1 to 5 into `folder`: the summary and the streamed files."""
+    reader = FrameReader(capture, rate, frame_count, max_seconds,
+                         ahead=1 if display else 16)  # a live view must not lag
+    outputs = FrameOutputs(folder, annotate, rate.native_fps / rate.step, display)
+    faces = FaceTracks(detector, rate, classifier.preprocessing.input_size, margin)
+    total = -(-frame_count // rate.step) if frame_count else None
+    try:
+        error = stream(reader, faces, classifier, TrackSmoother(smoothing), outputs,
+                       batch_frames, progress, total)
+    finally:
+        files = outputs.close()
+    if reader.read == 0:
+        raise ValueError(f"{video}: no frame could be decoded (empty, truncated at the start, "
+                         "or not a video); any earlier results in the output folder are kept.")
+    summary = summarize(pd.read_csv(files["frames"]), rate, reader.end, reader.read,
+                        reader.analysed, error or reader.damage())
+    summary.update(video=str(video), model=classifier.name, gaps=reader.gaps,
+                   detector=asdict(faces.search.detector.config), smoothing=asdict(smoothing))
+    return {key: summary[key] for key in SUMMARY_SCHEMA}, files
 
-    files = {**files, "timeline": folder / "timeline.csv"}
+
+def write_outputs(folder: Path, frames: pd.DataFrame, summary: dict) -> dict[str, Path]:
+    """Step 6 at the end: timeline.csv, summary.json and timeline.png."""
+    files = {"timeline": folder / "timeline.csv"}
     with atomic_path(files["timeline"]) as tmp:
         timeline(frames).to_csv(tmp, index=False)
     files["summary"] = write_json(folder / "summary.json", summary)
@@ -239,91 +434,6 @@ def _write_reports(folder: Path, frames: pd.DataFrame, summary: dict,
     files["timeline_png"] = save_figure(figure, folder / "timeline.png")
     plt.close(figure)
     return files
-
-
-def _analyze_into(folder: Path, video: str | int | Path, classifier: FaceClassifier, *,
-                  fps: float | None, every: int | None, detector: str | DetectorConfig,
-                  smoothing: Smoothing, margin: float, batch_frames: int, annotate: bool,
-                  progress: bool, max_seconds: float | None, display: bool
-                  ) -> tuple[dict, dict[str, Path]]:
-    """Stream the analysis of `video` into `folder`: its summary and the files written."""
-    capture, native_fps, frame_count = open_video(video)
-    step = max(1, round(native_fps / fps)) if fps else max(1, int(every or 1))
-    step_s = step / native_fps
-    outputs = _Outputs(folder, annotate, native_fps / step)
-    faces = FaceSearch(FaceDetector(detector))
-    tracker, smoother = IoUTracker(max_missed=max(2, round(1 / step_s))), TrackSmoother(smoothing)
-    size = classifier.preprocessing.input_size
-    pending: list[tuple] = []
-    counts = {"read": 0, "analysed": 0, "with_face": 0}
-    gaps: list[dict] = []
-    end, error = 0, None
-
-    def flush() -> None:
-        crops = [c for *_, frame_crops in pending for c in frame_crops]
-        probs = classifier.predict(np.stack(crops)) if crops else np.zeros((0, 7))
-        k = 0
-        for index, time_s, image, boxes, ids, _ in pending:
-            for box, face_id in zip(boxes, ids, strict=True):
-                smooth = smoother.update(face_id, probs[k])
-                outputs.rows.writerow([
-                    index, round(time_s, 4), face_id, *map(int, box),
-                    *np.round(probs[k], 5), EMOTIONS[int(np.argmax(probs[k]))],
-                    *np.round(smooth, 5), EMOTIONS[int(np.argmax(smooth))]])
-                if image is not None:
-                    draw_face(image, box, face_id, smooth)
-                k += 1
-            if image is not None:
-                outputs.frame(image)
-                if display:
-                    cv2.imshow("fer-kit", image)
-                    if cv2.waitKey(1) & 0xFF == ord("q"):
-                        raise KeyboardInterrupt
-        pending.clear()
-
-    total = (frame_count + step - 1) // step if frame_count else None
-    bar = tqdm(total=total, unit="frame", desc="analysing", disable=not progress)
-    try:
-        for index, image in read_frames(capture, frame_count, native_fps, gaps):
-            counts["read"] += 1
-            end = index + 1
-            if index % step:
-                continue
-            time_s = index / native_fps
-            if max_seconds is not None and time_s >= max_seconds:
-                break
-            gray = to_gray(image)
-            boxes = faces(gray)
-            ids = tracker.update(boxes)
-            counts["analysed"] += 1
-            counts["with_face"] += bool(len(boxes))
-            keep = image if (outputs.annotate or display) else None
-            pending.append((index, time_s, keep, boxes, ids,
-                            [crop_face(gray, b, size, margin) for b in boxes]))
-            if len(pending) >= (1 if display else batch_frames):
-                flush()
-            bar.update()
-        flush()
-    except KeyboardInterrupt:
-        flush()
-    except (cv2.error, ValueError, OSError) as e:
-        error = f"stopped at frame {end}: {e}"
-        pending.clear()
-    finally:
-        bar.close()
-        capture.release()
-        if display:
-            cv2.destroyAllWindows()
-        files = outputs.close()
-    if counts["read"] == 0:
-        raise ValueError(f"{video}: no frame could be decoded (empty, truncated at the start, "
-                         "or not a video); any earlier results in the output folder are kept.")
-    stopped_by_limit = max_seconds is not None and end / native_fps >= max_seconds
-    error = error or _damage(gaps, end, frame_count, stopped_by_limit)
-    summary = summarize(pd.read_csv(files["frames"]), counts, step, native_fps, error)
-    summary.update(video=str(video), model=classifier.name, detector=asdict(faces.detector.config),
-                   smoothing=asdict(smoothing), gaps=gaps)
-    return {key: summary[key] for key in SUMMARY_SCHEMA}, files
 
 
 def timeline(frames: pd.DataFrame) -> pd.DataFrame:
@@ -354,10 +464,10 @@ def _segments(labels: np.ndarray, times: np.ndarray, step_s: float) -> dict[str,
     return longest
 
 
-def summarize(frames: pd.DataFrame, counts: dict[str, int], step: int, native_fps: float,
-              error: str | None) -> dict:
-    """The summary.json figures from the per-face rows and the frame counts."""
-    step_s = step / native_fps
+def summarize(frames: pd.DataFrame, rate: Sampling, end: int, frames_read: int,
+              frames_analysed: int, error: str | None) -> dict:
+    """Step 5, summarise: the summary.json figures from the per-face rows and frame counts."""
+    step_s = rate.step_s
     faces = {}
     for face_id, rows in frames.groupby("face_id"):
         labels = rows["smoothed_label"].to_numpy()
@@ -367,20 +477,18 @@ def summarize(frames: pd.DataFrame, counts: dict[str, int], step: int, native_fp
             "frames": len(rows), "first_s": round(float(times[0]), 3),
             "last_s": round(float(times[-1]), 3), "seconds": round(len(rows) * step_s, 3),
             "emotion_share": share, "dominant": max(share, key=share.get),
-            "changes": int((labels[1:] != labels[:-1]).sum()),
+            "changes": changes(labels),
             "longest_segments": _segments(labels, times, step_s),
             "valence_share": {v: round(sum(share[e] for e in group), 4)
                               for v, group in VALENCE.items()},
+            **speaker_metrics(rows, frames_analysed, rate.step, step_s),
         }
-    analysed = counts["analysed"]
     return {
-        "schema_version": SCHEMA_VERSION,
-        "sampling": {"native_fps": round(native_fps, 3), "step_frames": step,
-                     "step_s": round(step_s, 4)},
-        "duration_s": round(counts["read"] / native_fps, 3),
-        "frames_read": counts["read"], "frames_analysed": analysed,
-        "frames_with_face": counts["with_face"],
-        "face_share": round(counts["with_face"] / analysed, 4) if analysed else 0.0,
+        "schema_version": SCHEMA_VERSION, "sampling": rate.describe(),
+        "duration_s": round(end / rate.native_fps, 3),
+        "frames_read": frames_read, "frames_analysed": frames_analysed,
+        "frames_with_face": frames["frame"].nunique(),
+        **speaker_metrics(frames, frames_analysed, rate.step, step_s),
         "partial": error is not None, "error": error, "faces": faces,
     }
 

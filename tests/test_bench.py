@@ -9,7 +9,7 @@ from fer_utils.bench import run_benchmarks
 
 pytestmark = pytest.mark.slow
 
-SECTIONS = ["load", "train_input", "inference", "video", "memory"]
+SECTIONS = ["load", "train_input", "inference", "video", "memory", "batch"]
 
 
 @pytest.fixture(scope="module")
@@ -31,11 +31,13 @@ def test_every_section_runs_in_tiny_mode(tiny):
 
 
 def test_ratios_are_the_ratios_of_the_figures(tiny):
-    load, train, memory = (tiny[0][s] for s in ("load", "train_input", "memory"))
+    load, train, memory, batch = (tiny[0][s] for s in ("load", "train_input", "memory", "batch"))
     assert load["ratio_vs_pandas"] == pytest.approx(load["pandas_s"] / load["kit_s"], rel=0.02)
     assert train["ratio"] == pytest.approx(train["pipeline_s"] / train["in_memory_s"], rel=0.02)
     assert memory["ratio_10x"] == pytest.approx(memory["peak_mb_10x"] / memory["peak_mb_1x"],
                                                 rel=0.02)
+    assert batch["ratio"] == pytest.approx(batch["videos_per_min_2"] / batch["videos_per_min_1"],
+                                           abs=0.006)  # rounded to two decimals
     spread = load["kit_spread"]
     assert spread["min_s"] <= spread["median_s"] == load["kit_s"] <= spread["max_s"]
     assert train["pipeline_spread_s"][0] == train["pipeline_s"] <= train["pipeline_spread_s"][1]

@@ -12,8 +12,9 @@ import pytest
 from fer_utils.faces import FaceDetector, FaceSearch, crop_face, detector_config
 from fer_utils.geometry import iou
 from fer_utils.images import to_gray
+from fer_utils.speaker import METRICS, THIRDS, speaker_metrics
 from fer_utils.tracking import IoUTracker, Smoothing, TrackSmoother
-from fer_utils.video import COLUMNS, SCHEMA_VERSION, SUMMARY_SCHEMA, analyze
+from fer_utils.video import COLUMNS, SCHEMA_VERSION, SUMMARY_SCHEMA, analyze, read_ahead
 
 pytestmark = pytest.mark.slow
 
@@ -26,6 +27,28 @@ def test_iou_and_tracking_keep_ids_stable():
     assert tracker.update(np.zeros((0, 4))) == []
     assert tracker.update(np.zeros((0, 4))) == []
     assert tracker.update(np.array([[0, 0, 10, 10]])) == [2]  # track 0 ended after 2 misses
+
+
+def test_read_ahead_keeps_order_passes_errors_and_stops_when_closed():
+    assert list(read_ahead(iter(range(50)), 4)) == list(range(50))
+
+    def broken():
+        yield 1
+        raise ValueError("frame 2 is corrupt")
+
+    with pytest.raises(ValueError, match="corrupt"):
+        list(read_ahead(broken(), 4))
+    produced = []
+
+    def counting():
+        for i in range(1000):
+            produced.append(i)
+            yield i
+
+    items = read_ahead(counting(), 4)
+    assert next(items) == 0
+    items.close()
+    assert len(produced) <= 6  # a few frames ahead, not the whole stream
 
 
 def test_smoothing_by_hand():
@@ -85,6 +108,9 @@ def test_searching_near_known_faces_finds_what_whole_frames_find(samples, clip):
     search = FaceSearch(detector)
     detect = detector.detect
     detector.detect = lambda gray: whole_frame_searches.append(1) or detect(gray)
+    near_searches = []
+    detect_near = detector.detect_near
+    detector.detect_near = lambda gray, boxes: near_searches.append(1) or detect_near(gray, boxes)
     frames = _gray_frames(samples[clip], 120)
     found = [search(gray) for gray in frames]
     expected = [detect(gray) for gray in frames]
@@ -97,6 +123,9 @@ def test_searching_near_known_faces_finds_what_whole_frames_find(samples, clip):
     assert with_face > 30
     assert len(frames) - with_face + with_face / detector.config.refresh \
         <= len(whole_frame_searches) < len(frames) - with_face + with_face / 3
+    # In between, the cascade runs near the faces only every `carry` frames (or when a
+    # carried face's patch no longer matches); otherwise the boxes are carried.
+    assert len(near_searches) <= with_face / 2
 
 
 def test_a_face_throughout(samples, untrained, tmp_path):
@@ -119,6 +148,29 @@ def test_a_face_throughout(samples, untrained, tmp_path):
     assert int(video.get(cv2.CAP_PROP_FRAME_COUNT)) == 48
     assert (tmp_path / "timeline.png").stat().st_size > 1000
     assert result.summary == summary
+
+
+def test_speaker_figures_on_the_real_clip(samples, untrained):
+    result = analyze(samples["WolfgangLanger_Pexels.mp4"], untrained, None, every=2,
+                     max_seconds=6, progress=False)
+    summary = result.summary
+    assert summary["schema_version"] == 2 and set(METRICS) | {"thirds"} <= set(SUMMARY_SCHEMA)
+    face = summary["faces"]["0"]
+    for figures in (summary, face, *summary["thirds"].values(), *face["thirds"].values()):
+        assert figures["face_share"] == 1.0  # the speaker is in every frame
+        shares = [figures[k] for k in ("positive_share", "negative_share", "uncertain_share")]
+        assert all(0 <= s <= 1 for s in shares) and sum(shares) <= 1 + 1e-3
+        assert 0 <= figures["expressiveness"] <= 1
+        assert figures["smiles_per_minute"] >= 0 and figures["changes_per_minute"] >= 0
+    assert list(summary["thirds"]) == list(THIRDS)
+    # One face: the video's figures are the face's, and both come from speaker_metrics.
+    assert {k: face[k] for k in [*METRICS, "thirds"]} == {
+        k: summary[k] for k in [*METRICS, "thirds"]}
+    assert face["changes_per_minute"] == pytest.approx(face["changes"] / (face["seconds"] / 60),
+                                                       abs=1e-2)
+    assert summary["frames_analysed"] == len(result.frames) == 72
+    assert speaker_metrics(result.frames, 72, 2, 2 / summary["sampling"]["native_fps"]) == {
+        k: summary[k] for k in [*METRICS, "thirds"]}
 
 
 def test_sampling_by_rate_is_stated_in_seconds(samples, untrained, tmp_path):

@@ -1,0 +1,100 @@
+"""Batches of videos: inputs, a bad file in the middle, resuming, and Dask with 2 workers."""
+
+import json
+import shutil
+
+import pandas as pd
+import pytest
+
+from fer_utils import corpus
+from fer_utils.cli import main
+from fer_utils.corpus import COMPLETE, CORPUS_COLUMNS, ModelSpec, analyze_many
+
+pytestmark = pytest.mark.slow
+TINY = {"every": 4, "max_seconds": 1.0, "annotate": False}  # 6 frames of each clip
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory) -> ModelSpec:
+    import keras
+
+    from fer_utils.model import build_seed_cnn
+
+    keras.utils.set_random_seed(0)
+    path = tmp_path_factory.mktemp("model") / "seed.keras"
+    build_seed_cnn().save(path)
+    return ModelSpec(str(path))
+
+
+@pytest.fixture
+def clips(samples, tmp_path):
+    """Two sample clips and a file that is not a video, in one folder."""
+    folder = tmp_path / "talks"
+    folder.mkdir()
+    for name in ("WolfgangLanger_Pexels.mp4", "single_face.mp4"):
+        shutil.copy(samples[name], folder / name)
+    (folder / "broken.mp4").write_bytes(b"not a video at all" * 100)
+    return folder
+
+
+def test_files_folders_and_globs_name_each_video_once(clips, tmp_path):
+    a, b = clips / "WolfgangLanger_Pexels.mp4", clips / "single_face.mp4"
+    broken = clips / "broken.mp4"
+    (clips / "notes.txt").write_text("not a video")
+    assert corpus.video_paths([clips]) == [a, broken, b]  # sorted by name, videos only
+    assert corpus.video_paths([b, str(clips / "*.mp4")]) == [b, a, broken]
+    missing = tmp_path / "missing.mp4"
+    assert corpus.video_paths([missing]) == [missing]  # kept: the batch records it as failed
+    with pytest.raises(ValueError, match=r"nothing\*.mov: no video file"):
+        corpus.video_paths([str(tmp_path / "nothing*.mov")])
+    with pytest.raises(FileNotFoundError, match="nomodel.keras: no such model file"):
+        analyze_many([a], tmp_path / "out", model=ModelSpec(str(tmp_path / "nomodel.keras")))
+    other = tmp_path / "other" / "single_face.mp4"
+    folders = corpus.output_folders([b, other], tmp_path / "out")
+    assert len({f.name for f in folders.values()}) == 2
+    assert all(f.name.startswith("single_face-") for f in folders.values())
+
+
+def test_a_bad_file_in_the_middle_is_recorded_and_the_batch_goes_on(clips, model, tmp_path):
+    videos = [clips / "WolfgangLanger_Pexels.mp4", clips / "broken.mp4", clips / "single_face.mp4"]
+    code = main(["analyze", *map(str, videos), "--out", str(tmp_path / "out"),
+                 "--model", model.path, "--every", "4", "--max-seconds", "1"])
+    assert code == 1  # not every video is ok
+    corpus = pd.read_csv(tmp_path / "out" / "corpus.csv")
+    assert list(corpus.columns) == CORPUS_COLUMNS
+    assert corpus["status"].tolist() == ["ok", "failed", "ok"]
+    assert "broken.mp4" in corpus.loc[1, "error"] and pd.isna(corpus.loc[1, "face_share"])
+    assert corpus.loc[0, "face_share"] == 1.0 and corpus.loc[0, "frames_analysed"] == 6
+    summary = json.loads((tmp_path / "out" / "WolfgangLanger_Pexels" / "summary.json").read_text())
+    assert corpus.loc[0, "positive_share"] == summary["positive_share"]
+    assert (tmp_path / "out" / "single_face" / "annotated.mp4").exists()
+    assert not (tmp_path / "out" / "broken" / COMPLETE).exists()
+
+
+def test_a_rerun_skips_finished_videos_and_redoes_the_rest(clips, model, tmp_path):
+    first, second = clips / "WolfgangLanger_Pexels.mp4", clips / "single_face.mp4"
+    out = tmp_path / "out"
+    analyze_many([first], out, model=model, progress=False, **TINY)  # killed after the first
+    marker = out / first.stem / COMPLETE
+    stamp = marker.stat().st_mtime_ns
+    corpus = analyze_many([first, second], out, model=model, progress=False, **TINY)
+    assert marker.stat().st_mtime_ns == stamp  # the first was not redone
+    assert corpus["status"].tolist() == ["ok", "ok"]
+    assert (out / second.stem / COMPLETE).exists()
+    (out / second.stem / COMPLETE).unlink()  # as if killed before its marker was written
+    again = analyze_many([first, second], out, model=model, progress=False, **TINY)
+    assert marker.stat().st_mtime_ns == stamp and (out / second.stem / COMPLETE).exists()
+    pd.testing.assert_frame_equal(again, corpus)
+    other = analyze_many([first], out, model=model, progress=False, **{**TINY, "every": 6})
+    assert marker.stat().st_mtime_ns != stamp and other.loc[0, "frames_analysed"] == 4
+
+
+def test_two_dask_workers_give_the_same_corpus_as_one(clips, model, tmp_path, capsys):
+    videos = [clips / "WolfgangLanger_Pexels.mp4", clips / "single_face.mp4"]
+    one = analyze_many(videos, tmp_path / "one", model=model, progress=False, **TINY)
+    two = analyze_many(videos, tmp_path / "two", workers=2, model=model, progress=False, **TINY)
+    assert "Dask dashboard: http" in capsys.readouterr().out
+    assert two["status"].tolist() == ["ok", "ok"]
+    pd.testing.assert_frame_equal(one, two)
+    assert (tmp_path / "one" / "corpus.csv").read_text() == \
+        (tmp_path / "two" / "corpus.csv").read_text()
