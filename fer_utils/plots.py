@@ -169,25 +169,37 @@ def mean_faces(dataset) -> plt.Figure:
 
 
 def filter_grid(kernel: np.ndarray) -> plt.Figure:
-    """First-layer convolution filters (k, k, 1, F) as small images."""
+    """First-layer convolution filters (k, k, 1, F) on one diverging scale centred on zero."""
     filters = np.moveaxis(kernel[:, :, 0, :], -1, 0)
-    scaled = (filters - filters.min()) / (np.ptp(filters) or 1) * 255
-    return face_grid(scaled.astype(np.uint8), [str(i) for i in range(len(filters))], cols=8,
-                     size=0.9)
+    limit = float(np.abs(filters).max()) or 1.0
+    cols = 8
+    rows = -(-len(filters) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 0.9 + 1, rows * 1.05), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i < len(filters):
+            image = ax.imshow(filters[i], cmap="RdBu_r", vmin=-limit, vmax=limit)
+            ax.set_title(str(i), fontsize=8)
+    fig.colorbar(image, ax=axes, shrink=0.8, label="weight")
+    fig.suptitle(f"First-layer filters ({filters.shape[1]}x{filters.shape[2]} weights)")
+    return fig
 
 
 def feature_maps(maps: dict[str, np.ndarray], per_layer: int = 8) -> plt.Figure:
-    """The first channels of each layer's output for one face, one row per layer."""
-    fig, axes = plt.subplots(len(maps), per_layer, figsize=(per_layer * 1.2, len(maps) * 1.4),
+    """The first channels of each layer's output for one face, one row per layer and scale."""
+    fig, axes = plt.subplots(len(maps), per_layer, figsize=(per_layer * 1.2 + 1, len(maps) * 1.5),
                              squeeze=False)
     for row, (name, out) in zip(axes, maps.items(), strict=True):
+        channels = out[0, :, :, :per_layer]
         for c, ax in enumerate(row):
             ax.axis("off")
-            if c < out.shape[-1]:
-                ax.imshow(out[0, :, :, c], cmap="viridis")
+            if c < channels.shape[-1]:
+                image = ax.imshow(channels[:, :, c], cmap="viridis", vmin=channels.min(),
+                                  vmax=channels.max())
+        fig.colorbar(image, ax=list(row), shrink=0.9, pad=0.01)
         row[0].set_title(f"{name} {out.shape[1]}x{out.shape[2]}x{out.shape[3]}", fontsize=8,
                          loc="left")
-    fig.tight_layout()
+    fig.suptitle(f"Feature maps: first {per_layer} channels per layer (colour: activation)")
     return fig
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import html
+import inspect
 import json
 import logging
 import re
@@ -35,6 +36,13 @@ def report_summary(headline: str, data: str, model: str | None = None) -> None:
         display({"text/markdown": text, SUMMARY_MIME: summary}, raw=True)
     else:
         print(text)
+
+
+def show_source(obj) -> None:
+    """Show the library's own source of a function or class in a notebook (no second copy)."""
+    from IPython.display import Markdown, display
+
+    display(Markdown(f"```python\n{inspect.getsource(obj)}```"))
 
 
 def report_parameters(data: str | None = None, out: str | Path = REPORTS_DIR) -> dict[str, dict]:
