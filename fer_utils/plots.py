@@ -13,6 +13,36 @@ from .atomic import atomic_path
 sns.set_theme(context="notebook", style="whitegrid")
 
 
+def figure_title(fig: plt.Figure) -> str:
+    """What a figure says it shows: its overall title, else its panels' titles."""
+    if fig.get_suptitle():
+        return fig.get_suptitle()
+    return "; ".join(t for ax in fig.axes if (t := ax.get_title() or ax.get_title("left")))
+
+
+def _png_with_alt_text(fig: plt.Figure) -> tuple[str, dict]:
+    """A figure as PNG for IPython, with its title as the image's alt text."""
+    from IPython.core.pylabtools import print_figure
+
+    return print_figure(fig, "png", bbox_inches="tight", base64=True), {"alt": figure_title(fig)}
+
+
+def _show_figures_with_alt_text() -> None:
+    """In an IPython kernel, every figure carries its title as alt text into the report."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is not None:
+        # Load the kernel's backend first: loading it later registers its own PNG printer.
+        plt.switch_backend(plt.get_backend())
+        shell.display_formatter.formatters["image/png"].for_type(plt.Figure, _png_with_alt_text)
+
+
+_show_figures_with_alt_text()
+
+
 def save_figure(fig: plt.Figure, path: str | Path, dpi: int = 120) -> Path:
     """Save a figure as PNG atomically and return its path."""
     with atomic_path(path) as tmp:
@@ -21,8 +51,8 @@ def save_figure(fig: plt.Figure, path: str | Path, dpi: int = 120) -> Path:
 
 
 def face_grid(images: np.ndarray, titles: list[str] | None = None, cols: int = 8,
-              size: float = 1.2) -> plt.Figure:
-    """Grayscale faces in a grid, with optional titles."""
+              size: float = 1.2, title: str = "") -> plt.Figure:
+    """Grayscale faces in a grid, with optional titles per face and for the whole grid."""
     rows = max(1, -(-len(images) // cols))
     fig, axes = plt.subplots(rows, cols, figsize=(cols * size, rows * (size + 0.25)),
                              squeeze=False)
@@ -32,6 +62,8 @@ def face_grid(images: np.ndarray, titles: list[str] | None = None, cols: int = 8
             ax.imshow(images[i], cmap="gray", vmin=0, vmax=255)
             if titles:
                 ax.set_title(titles[i], fontsize=8)
+    if title:
+        fig.suptitle(title)
     fig.tight_layout()
     return fig
 
@@ -106,7 +138,8 @@ def mistakes_grid(mistakes, images: np.ndarray, limit: int = 24) -> plt.Figure:
     """The most confident mistakes, titled true -> predicted (confidence)."""
     top = mistakes.sort_values("confidence", ascending=False, kind="stable").head(limit)
     titles = [f"{r.true}->{r.predicted}\n{r.confidence:.0%}" for r in top.itertuples()]
-    return face_grid(images[top["index"].to_numpy()], titles, cols=8, size=1.3)
+    return face_grid(images[top["index"].to_numpy()], titles, cols=8, size=1.3,
+                     title="The most confident mistakes: true -> predicted (confidence)")
 
 
 def training_curves(history) -> plt.Figure:
@@ -156,7 +189,8 @@ def samples_per_class(dataset, per_class: int = 8, seed: int = 0) -> plt.Figure:
         titles += [name] * per_class
     blank = np.full(dataset.images.shape[1:], 255, np.uint8)
     images = np.stack([dataset.images[i] if i is not None else blank for i in picks])
-    return face_grid(images, titles, cols=per_class)
+    return face_grid(images, titles, cols=per_class,
+                     title=f"{per_class} random training faces per emotion")
 
 
 def mean_faces(dataset) -> plt.Figure:
@@ -165,7 +199,8 @@ def mean_faces(dataset) -> plt.Figure:
 
     means = [dataset.images[dataset.labels == k].mean(axis=0) if (dataset.labels == k).any()
              else np.zeros(dataset.images.shape[1:]) for k in range(len(EMOTIONS))]
-    return face_grid(np.stack(means).astype(np.uint8), list(EMOTIONS), cols=7, size=1.6)
+    return face_grid(np.stack(means).astype(np.uint8), list(EMOTIONS), cols=7, size=1.6,
+                     title="The average face of each emotion")
 
 
 def filter_grid(kernel: np.ndarray) -> plt.Figure:

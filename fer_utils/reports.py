@@ -113,20 +113,40 @@ def _failure(notebook, error: Exception) -> str:
     return f"{type(error).__name__}: {error}"[:500]
 
 
-# TensorFlow's C++ start-up lines (absl/oneDNN), which reach the kernel's stderr unasked.
-_LIBRARY_NOISE = re.compile(r"^(WARNING: All log messages before absl|[IWE]\d{4} |"
-                            r"To enable the following instructions|\s*$)")
+# TensorFlow's C++ start-up lines (absl/oneDNN), which reach the kernel's stderr unasked,
+# and progress bars (a percentage and a bar, or a rate per second).
+_NOISE = re.compile(r"^(WARNING: All log messages before absl|[IWE]\d{4} |"
+                    r"To enable the following instructions|\s*$)|\d+%\||it/s\]|s/it\]")
+
+REPORT_STYLE = """<style>
+.fer-nav{position:sticky;top:0;z-index:10;background:#fff;border-bottom:1px solid #ddd;
+padding:.5em 1em;font:14px system-ui,sans-serif;display:flex;gap:1.5em;align-items:center}
+body:not(.fer-show-code) .jp-CodeCell .jp-Cell-inputWrapper{display:none}
+.jp-RenderedImage img,.jp-RenderedHTMLCommon img{max-width:100%;height:auto}
+</style>"""
+
+REPORT_NAV = """<nav class="fer-nav"><a href="index.html">&larr; all reports</a>
+<label><input type="checkbox" onchange="document.body.classList.toggle('fer-show-code',
+this.checked)"> show the code</label></nav>"""
 
 
-def _final_state(text: str) -> str:
-    """A progress bar's last state: each line keeps only what follows its last carriage return."""
+def _without_noise(text: str) -> str:
+    """Stream text without library start-up lines and progress bars (carriage returns too)."""
     lines = [line.rsplit("\r", 1)[-1] for line in text.replace("\r\n", "\n").split("\n")]
-    bars = [i for i, line in enumerate(lines) if "|" in line and "%" in line]
-    return "\n".join(line for i, line in enumerate(lines) if i not in bars[:-1])
+    return "\n".join(line for line in lines if not _NOISE.search(line))
+
+
+def _with_alt_text(output) -> None:
+    """A PNG output that carries alt text (see plots) becomes an <img> with that alt text."""
+    alt = output.get("metadata", {}).get("image/png", {}).get("alt")
+    if alt and "image/png" in output.get("data", {}):
+        png = output["data"]["image/png"].strip()
+        output["data"]["text/html"] = (f'<img src="data:image/png;base64,{png}" '
+                                       f'alt="{html.escape(alt)}">')
 
 
 def _tidy_outputs(notebook) -> None:
-    """Drop TensorFlow start-up lines and keep only the final state of progress bars."""
+    """Drop library start-up lines and progress bars; give figures their alt text."""
     for cell in notebook.cells:
         merged = []  # consecutive stream outputs of one name become one
         for output in cell.get("outputs", []):
@@ -137,22 +157,36 @@ def _tidy_outputs(notebook) -> None:
                 merged.append(output)
         kept = []
         for output in merged:
-            if output.get("name") == "stderr":
-                output["text"] = _final_state(output["text"])
-                if all(_LIBRARY_NOISE.match(line) for line in output["text"].splitlines()):
+            if output.get("output_type") == "stream":
+                output["text"] = _without_noise(output["text"])
+                if not output["text"].strip():
                     continue
+            _with_alt_text(output)
             kept.append(output)
         cell["outputs"] = kept
 
 
+def _title(notebook) -> str:
+    """The notebook's first Markdown heading, for the browser tab."""
+    for cell in notebook.cells:
+        if cell.cell_type == "markdown":
+            for line in cell.source.splitlines():
+                if line.startswith("# "):
+                    return line[2:].strip()
+    return "FER kit report"
+
+
 def render_html(notebook, path: Path) -> Path:
-    """The executed notebook as an HTML report without code cells."""
+    """The executed notebook as an HTML report: code folded away behind a toggle, a link back
+    to the index, the notebook's heading as the page title."""
     from nbconvert import HTMLExporter
 
     _tidy_outputs(notebook)
-    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True,
-                            exclude_output_prompt=True)
+    notebook.metadata["title"] = _title(notebook)
+    exporter = HTMLExporter(exclude_input_prompt=True, exclude_output_prompt=True)
     body, _ = exporter.from_notebook_node(notebook)
+    body = body.replace("</head>", REPORT_STYLE + "\n</head>", 1)
+    body = re.sub(r"(<body[^>]*>)", lambda m: m.group(1) + "\n" + REPORT_NAV, body, count=1)
     return write_text(path, body)
 
 
