@@ -5,8 +5,8 @@ from __future__ import annotations
 import ast
 import html
 import inspect
-import json
 import logging
+import os
 import re
 import sys
 import time
@@ -242,30 +242,71 @@ def run_notebook(name: str, parameters: dict, out: Path,
     return result
 
 
+# One line per notebook: what a learner takes away from it.
+TEACHES = {
+    "01_explore_data": "What the data looks like: classes, splits, average faces, duplicates.",
+    "02_train": "How the seed CNN is trained: one step by hand, the schedule, curves, files.",
+    "03_evaluate": "How to judge a model honestly: metrics, calibration, mistakes, leakage.",
+    "04_analyze_video": "How a video becomes an emotion timeline per face, and its limits.",
+    "05_cnn_layer_by_layer": "What each layer computes, recomputed by hand and checked.",
+}
+
+
+def _short(value: object, out: Path) -> str:
+    """A parameter value for the index: paths relative to the reports folder."""
+    text = str(value)
+    if text.startswith("/"):
+        relative = os.path.relpath(text, out)
+        return relative if relative.count("..") <= 2 else Path(text).name
+    return text
+
+
+def _outputs_link(result: ReportResult, out: Path) -> str:
+    """A link to the folder a notebook wrote its files to, when it wrote any."""
+    folder = result.parameters.get("out") or (
+        Path(result.summary["model"]).parent if result.name == "02_train"
+        and result.summary.get("model") else None)
+    if not folder:
+        return ""
+    target = os.path.relpath(folder, out)
+    return f'<br><a href="{html.escape(target)}/">outputs</a>'
+
+
+def _index_row(r: ReportResult, out: Path) -> str:
+    """One report's row of the index."""
+    link = f'<a href="{r.html.name}">{r.name}</a>' if r.html else r.name
+    status = (f'<span class="failed">FAILED</span> {html.escape(r.error)}' if r.error
+              else html.escape(r.summary.get("headline", "")))
+    params = ", ".join(f"{k}={_short(v, out)}" for k, v in r.parameters.items()
+                       if v is not None and k != "data")
+    model = _short(r.summary["model"], out) if r.summary.get("model") else ""
+    return (f"<tr><td>{link}<br><small>{html.escape(TEACHES.get(r.name, ''))}</small></td>"
+            f"<td>{status}</td><td>{html.escape(model)}{_outputs_link(r, out)}</td>"
+            f"<td>{r.seconds:.0f} s</td><td><code>{html.escape(params)}</code></td></tr>")
+
+
 def write_index(results: list[ReportResult], out: Path) -> Path:
-    """reports/index.html: every report with parameters, data, model, date, runtime, headline."""
+    """reports/index.html: every report with what it teaches, headline, model, outputs,
+    runtime and compact parameters; the data once above the table."""
     date = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    rows = []
-    for r in results:
-        link = (f'<a href="{r.html.name}">{r.name}</a>' if r.html else r.name)
-        status = (f'<span class="failed">FAILED</span> {html.escape(r.error)}' if r.error
-                  else html.escape(r.summary.get("headline", "")))
-        params = html.escape(json.dumps({k: v for k, v in r.parameters.items() if v is not None}))
-        rows.append(f"<tr><td>{link}</td><td>{status}</td>"
-                    f"<td>{html.escape(str(r.summary.get('data', '')))}</td>"
-                    f"<td>{html.escape(str(r.summary.get('model') or ''))}</td>"
-                    f"<td>{r.seconds:.0f} s</td><td><code>{params}</code></td></tr>")
+    data = next((r.summary["data"] for r in results if r.summary.get("data")), "")
+    reference = os.path.relpath(REPORTS_DIR / "reference", out)
     page = f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>FER kit reports</title>
-<style>body{{font-family:system-ui,sans-serif;margin:2em;max-width:80em}}
-table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:.4em .6em;
-vertical-align:top;text-align:left}}code{{font-size:.8em;word-break:break-all}}.failed{{color:#b00;font-weight:bold}}
-</style></head><body>
-<h1>FER kit reports</h1><p>Rendered {date}. {sum(r.error is None for r in results)} of
-{len(results)} notebooks ran.</p>
-<table><tr><th>report</th><th>headline</th><th>data</th><th>model</th><th>runtime</th>
-<th>parameters</th></tr>
-{chr(10).join(rows)}
+<style>body{{font-family:system-ui,sans-serif;margin:1.5em;max-width:76em}}
+table{{border-collapse:collapse;width:100%;table-layout:fixed}}
+td,th{{border:1px solid #ccc;padding:.4em .6em;vertical-align:top;text-align:left;
+overflow-wrap:anywhere}}small{{color:#555}}code{{font-size:.8em}}
+.failed{{color:#b00;font-weight:bold}}</style></head><body>
+<h1>FER kit reports</h1>
+<p>Rendered {date}. {sum(r.error is None for r in results)} of {len(results)} notebooks ran.
+Data: {html.escape(str(data))}.</p>
+<p>The training report of the shipped model is in
+<a href="{html.escape(reference)}/02_train.html">reference/02_train.html</a>.</p>
+<table><colgroup><col style="width:24%"><col style="width:26%"><col style="width:18%">
+<col style="width:7%"><col style="width:25%"></colgroup>
+<tr><th>report</th><th>headline</th><th>model</th><th>runtime</th><th>parameters</th></tr>
+{chr(10).join(_index_row(r, out) for r in results)}
 </table></body></html>
 """
     return write_text(out / "index.html", page)

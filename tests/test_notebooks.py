@@ -82,3 +82,26 @@ def test_papermill_runs_every_notebook_with_tiny_parameters(tmp_path):
     assert all((tmp_path / f"{name}.html").exists() for name in plan)
     assert all(r.summary.get("headline") for r in results)
     assert "SYNTHETIC" in results[0].summary["data"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_no_more_than_two_code_cells_in_a_row(path: Path):
+    run = 0
+    for index, cell in enumerate(json.loads(path.read_text())["cells"]):
+        run = run + 1 if cell["cell_type"] == "code" else 0
+        assert run <= 2, f"{path.name}: cell {index} is the third code cell in a row; " \
+            "add a Markdown cell that says what to notice"
+
+
+def test_a_report_has_a_title_alt_text_a_code_toggle_and_no_progress_bars(tmp_path):
+    source = tmp_path / "notebooks"
+    source.mkdir()
+    _notebook(source / "figure.ipynb", "import sys\nfrom fer_utils import plots\n"
+              "sys.stderr.write('frames:  50' + '%|####  | 5/10 [00:01<00:01, 4.2i' + 't/s]\\n')\n"
+              "plots.accuracy_bars({'a': 0.5}, 'A titled figure');")
+    result = reports.run_notebook("figure", {"x": 1}, tmp_path, notebooks=source)
+    page = result.html.read_text()
+    assert result.error is None
+    assert "<title>test</title>" in page and 'href="index.html"' in page
+    assert 'alt="A titled figure"' in page and "show the code" in page
+    assert "it/s" not in page and "No description has been provided" not in page
