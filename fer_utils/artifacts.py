@@ -52,7 +52,14 @@ def export_tflite(model: keras.Model, path: str | Path, quantize: bool = False) 
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     if quantize:
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    blob = converter.convert()
+    # Keras prints the exported signature (dozens of lines) unless interactive logging is off.
+    interactive = keras.config.is_interactive_logging_enabled()
+    keras.config.disable_interactive_logging()
+    try:
+        blob = converter.convert()
+    finally:
+        if interactive:
+            keras.config.enable_interactive_logging()
     with atomic_path(path) as tmp:
         tmp.write_bytes(blob)
     return Path(path)

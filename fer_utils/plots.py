@@ -142,16 +142,27 @@ def mistakes_grid(mistakes, images: np.ndarray, limit: int = 24) -> plt.Figure:
                      title="The most confident mistakes: true -> predicted (confidence)")
 
 
-def training_curves(history) -> plt.Figure:
-    """Loss and accuracy per epoch, training and validation."""
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.5))
-    left.plot(history["epoch"], history["loss"], label="training")
-    left.plot(history["epoch"], history["val_loss"], label="validation (PublicTest)")
-    left.set(xlabel="epoch", ylabel="loss")
-    right.plot(history["epoch"], history["accuracy"], label="training")
-    right.plot(history["epoch"], history["val_accuracy"], label="validation (PublicTest)")
-    right.set(xlabel="epoch", ylabel="accuracy")
-    right.legend()
+def training_curves(history, title: str = "Training curves") -> plt.Figure:
+    """Loss and accuracy per epoch, training and validation, legend below the panels."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
+    for ax, metric in ((left, "loss"), (right, "accuracy")):
+        ax.plot(history["epoch"], history[metric], marker=".", label="training")
+        ax.plot(history["epoch"], history[f"val_{metric}"], marker=".",
+                label="validation (PublicTest)")
+        ax.set(xlabel="epoch", ylabel=metric)
+    fig.legend(*left.get_legend_handles_labels(), loc="lower center", ncols=2,
+               bbox_to_anchor=(0.5, -0.04))
+    fig.suptitle(title)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    return fig
+
+
+def learning_rate_curve(rates: np.ndarray, steps_per_epoch: int) -> plt.Figure:
+    """A learning-rate schedule, one value per training step, drawn against epochs."""
+    fig, ax = plt.subplots(figsize=(7, 3))
+    ax.plot(np.arange(len(rates)) / steps_per_epoch, rates)
+    ax.set(xlabel="epoch", ylabel="learning rate", ylim=(0, None),
+           title="Learning rate: linear warmup, then cosine decay")
     fig.tight_layout()
     return fig
 
