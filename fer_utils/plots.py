@@ -99,8 +99,7 @@ def confusion_heatmap(matrix) -> plt.Figure:
     fig, ax = plt.subplots(figsize=(6.5, 5.5))
     sns.heatmap(matrix, annot=True, fmt=".2f", cmap="Blues", vmin=0, vmax=1, ax=ax,
                 cbar_kws={"label": "share of the true class"})
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
+    ax.set(xlabel="predicted", ylabel="true", title="Confusion matrix (rows: true class)")
     fig.tight_layout()
     return fig
 
@@ -112,24 +111,26 @@ def per_class_bars(per_class: dict) -> plt.Figure:
     table = pd.DataFrame(per_class).T[["precision", "recall", "f1"]]
     fig, ax = plt.subplots(figsize=(8, 3.5))
     table.plot.bar(ax=ax, rot=0, width=0.8)
-    ax.set_ylim(0, 1)
-    ax.set_ylabel("score")
-    ax.legend(loc="upper right", ncols=3)
+    ax.set(ylim=(0, 1), ylabel="score", title="Precision, recall and F1 per emotion")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout()
     return fig
 
 
 def reliability_diagram(bins, ece: float) -> plt.Figure:
-    """Accuracy against confidence per bin; the diagonal is perfect calibration."""
+    """Accuracy against confidence per bin, with its count; the diagonal is perfect calibration."""
     used = bins[bins["count"] > 0]
-    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    fig, ax = plt.subplots(figsize=(5.5, 5.5))
     ax.plot([0, 1], [0, 1], ls="--", color="grey", label="perfectly calibrated")
     ax.bar((used["low"] + used["high"]) / 2, used["accuracy"], width=used["high"] - used["low"],
            edgecolor="black", alpha=0.7, label="accuracy in bin")
     ax.plot(used["confidence"], used["accuracy"], "o", color="black", ms=3)
-    ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="confidence", ylabel="accuracy",
-           title=f"Reliability (ECE {ece:.3f})")
-    ax.legend(loc="upper left", fontsize=8)
+    for row in used.itertuples():
+        ax.annotate(f"{row.count}", ((row.low + row.high) / 2, row.accuracy), ha="center",
+                    va="bottom", fontsize=7, xytext=(0, 2), textcoords="offset points")
+    ax.set(xlim=(0, 1), ylim=(0, 1.08), xlabel="confidence", ylabel="accuracy",
+           title=f"Reliability (ECE {ece:.3f}); faces per bin above the bars")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.15), ncols=2, fontsize=8)
     fig.tight_layout()
     return fig
 
@@ -182,7 +183,8 @@ def class_distribution(counts) -> plt.Figure:
     """Images per emotion and usage (counts is emotion x usage)."""
     fig, ax = plt.subplots(figsize=(8, 3.5))
     counts.plot.bar(ax=ax, rot=0)
-    ax.set_ylabel("images")
+    ax.set(ylabel="images", title="Images per emotion and split")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout()
     return fig
 

@@ -77,7 +77,8 @@ def test_papermill_runs_every_notebook_with_tiny_parameters(tmp_path):
             "max_seconds": 1.0, "tta": None}
     plan = reports.report_parameters()
     results = reports.run_reports(parameters=tiny, out=tmp_path)
-    assert results[2].parameters["model"] == results[1].summary["model"]  # 03 evaluates 02's
+    assert results[2].parameters["reference_model"] == results[1].summary["model"]  # beside
+    assert "shipped model: PrivateTest accuracy" in results[2].summary["headline"]
     assert [r.error for r in results] == [None] * 5
     assert all((tmp_path / f"{name}.html").exists() for name in plan)
     assert all(r.summary.get("headline") for r in results)
