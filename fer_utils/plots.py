@@ -54,14 +54,15 @@ def face_grid(images: np.ndarray, titles: list[str] | None = None, cols: int = 8
               size: float = 1.2, title: str = "") -> plt.Figure:
     """Grayscale faces in a grid, with optional titles per face and for the whole grid."""
     rows = max(1, -(-len(images) // cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(cols * size, rows * (size + 0.25)),
+    height = size * images.shape[1] / images.shape[2]  # cells keep the images' aspect ratio
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * size, rows * (height + 0.3)),
                              squeeze=False)
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
         if i < len(images):
             ax.imshow(images[i], cmap="gray", vmin=0, vmax=255)
             if titles:
-                ax.set_title(titles[i], fontsize=8)
+                ax.set_title(titles[i], fontsize=8 if size < 3 else 12)
     if title:
         fig.suptitle(title)
     fig.tight_layout()
