@@ -297,15 +297,15 @@ def write_index(results: list[ReportResult], out: Path) -> Path:
 <style>body{{font-family:system-ui,sans-serif;margin:1.5em;max-width:76em}}
 table{{border-collapse:collapse;width:100%;table-layout:fixed}}
 td,th{{border:1px solid #ccc;padding:.4em .6em;vertical-align:top;text-align:left;
-overflow-wrap:anywhere}}small{{color:#555}}code{{font-size:.8em}}
+overflow-wrap:break-word}}small{{color:#555}}code{{font-size:.8em}}
 .failed{{color:#b00;font-weight:bold}}</style></head><body>
 <h1>FER kit reports</h1>
 <p>Rendered {date}. {sum(r.error is None for r in results)} of {len(results)} notebooks ran.
 Data: {html.escape(str(data))}.</p>
 <p>The training report of the shipped model is in
 <a href="{html.escape(reference)}/02_train.html">reference/02_train.html</a>.</p>
-<table><colgroup><col style="width:24%"><col style="width:26%"><col style="width:18%">
-<col style="width:7%"><col style="width:25%"></colgroup>
+<table><colgroup><col style="width:24%"><col style="width:26%"><col style="width:17%">
+<col style="width:9%"><col style="width:24%"></colgroup>
 <tr><th>report</th><th>headline</th><th>model</th><th>runtime</th><th>parameters</th></tr>
 {chr(10).join(_index_row(r, out) for r in results)}
 </table></body></html>
