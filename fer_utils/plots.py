@@ -55,7 +55,7 @@ def face_grid(images: np.ndarray, titles: list[str] | None = None, cols: int = 8
     """Grayscale faces in a grid, with optional titles per face and for the whole grid."""
     rows = max(1, -(-len(images) // cols))
     height = size * images.shape[1] / images.shape[2]  # cells keep the images' aspect ratio
-    fig, axes = plt.subplots(rows, cols, figsize=(cols * size, rows * (height + 0.3)),
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * size, rows * (height + 0.45)),
                              squeeze=False)
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
