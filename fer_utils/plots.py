@@ -254,16 +254,16 @@ def feature_maps(maps: dict[str, np.ndarray], per_layer: int = 8) -> plt.Figure:
 
 def grad_cam_overlay(face: np.ndarray, cam: np.ndarray, title: str) -> plt.Figure:
     """A face, its Grad-CAM map, and the two overlaid."""
-    fig, axes = plt.subplots(1, 3, figsize=(7, 2.6))
+    fig, axes = plt.subplots(1, 3, figsize=(8, 2.8), layout="constrained")
     axes[0].imshow(face, cmap="gray")
-    axes[1].imshow(cam, cmap="jet")
+    heat = axes[1].imshow(cam, cmap="jet", vmin=0, vmax=1)
     axes[2].imshow(face, cmap="gray")
-    axes[2].imshow(cam, cmap="jet", alpha=0.45)
+    axes[2].imshow(cam, cmap="jet", alpha=0.45, vmin=0, vmax=1)
     for ax, name in zip(axes, ("face", "Grad-CAM", "overlay"), strict=True):
         ax.set_title(name)
         ax.axis("off")
+    fig.colorbar(heat, ax=axes, shrink=0.8, label="share of the peak")
     fig.suptitle(title)
-    fig.tight_layout()
     return fig
 
 
