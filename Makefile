@@ -29,5 +29,5 @@ lab: $(STAMP)  ## JupyterLab on the notebooks with the kit's kernel
 bench: $(STAMP)  ## benchmarks: figures and ratios in benchmarks/results/
 	$(BIN)/fer-kit bench --out benchmarks/results
 
-clean-reports:
-	rm -rf reports/*.html reports/runs
+clean-reports:  ## delete the rendered reports and every run folder the report run made
+	rm -rf reports/*.html reports/*.ipynb reports/runs

@@ -7,13 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .labels import EMOTIONS
-
-COLOURS = {  # BGR, one per emotion
-    "angry": (40, 40, 220), "disgust": (40, 140, 40), "fear": (160, 60, 160),
-    "happy": (0, 200, 255), "sad": (200, 120, 40), "surprise": (0, 160, 255),
-    "neutral": (170, 170, 170),
-}
+from .labels import COLOURS, EMOTIONS
 
 
 def draw_face(frame: np.ndarray, box: np.ndarray, face_id: int, probs: np.ndarray) -> None:

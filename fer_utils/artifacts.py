@@ -14,6 +14,7 @@ import tensorflow as tf
 from .atomic import atomic_path, write_json, write_text
 from .model import FaceClassifier, build_model, check_face_model, parameter_counts
 from .pipeline import Preprocessing
+from .schedules import WarmupCosine
 
 INTENDED_USE = (
     "Research and teaching: how a small CNN reads posed and spontaneous facial expressions "
@@ -180,8 +181,6 @@ def load_model(path: str | Path, weights: str | Path | None = None,
         model = load_architecture_json(path)
         _load_weights(model, Path(weights))
     elif path.suffix in (".keras", ".h5", ".hdf5"):
-        from .train import WarmupCosine
-
         try:
             model = keras.models.load_model(path, compile=False,
                                              custom_objects={"WarmupCosine": WarmupCosine})

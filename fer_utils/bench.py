@@ -191,7 +191,8 @@ def _fer_fps(clip: Path, frames: int) -> float:
 def detection_agreement(clip: Path, found: set[int], frames: int) -> dict:
     """Of the first `frames` frames where full-resolution Haar (1.1/5) finds a face, the
     share the analysis also found one in (`found`: its frame indices with a face)."""
-    from .faces import FaceDetector, to_gray
+    from .faces import FaceDetector
+    from .images import to_gray
     from .video import open_video
 
     reference = FaceDetector("reference")
@@ -289,8 +290,8 @@ def _model_stem(scratch: Path) -> tuple[Path, str]:
 
 def run_benchmarks(out: str | Path, tiny: bool = False, only: list[str] | None = None) -> dict:
     """Run the suite, write bench.json and bench.md into `out`, and return the figures."""
-    from .data import find_fer2013, load_dataset
     from .samples import sample_path
+    from .sources import find_fer2013, load_dataset
     from .synth import write_synthetic_csv
 
     out = Path(out)

@@ -17,7 +17,7 @@ def _train(args: argparse.Namespace) -> int:
         split_cpu(args.cpu_devices)
     from dataclasses import replace
 
-    from .data import load_dataset
+    from .sources import load_dataset
     from .train import profile, train
 
     dataset = load_dataset(args.data, skip_bad_rows=args.skip_bad_rows)
@@ -79,7 +79,7 @@ def _data(args: argparse.Namespace) -> int:
         print(f"wrote {args.train + args.val + args.test:,} synthetic faces to {path}")
     elif args.data_command == "audit":
         from .audit import duplicate_audit, duplicate_groups
-        from .data import load_dataset
+        from .sources import load_dataset
 
         dataset = load_dataset(args.file, skip_bad_rows=args.skip_bad_rows)
         print(dataset.describe())
@@ -175,7 +175,8 @@ def _live(args: argparse.Namespace) -> int:
 def _predict(args: argparse.Namespace) -> int:
     import json
 
-    from .faces import FaceDetector, crop_face, read_image, to_gray
+    from .faces import FaceDetector, crop_face
+    from .images import read_image, to_gray
     from .labels import EMOTIONS
 
     classifier = _classifier(args)
@@ -218,8 +219,8 @@ def _add_video(sub: argparse._SubParsersAction) -> None:
 def _evaluate(args: argparse.Namespace) -> int:
     import json
 
-    from .data import load_dataset
     from .evaluate import evaluate
+    from .sources import load_dataset
 
     dataset = load_dataset(args.data, skip_bad_rows=args.skip_bad_rows)
     print(dataset.describe())
@@ -234,13 +235,14 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _leakage(args: argparse.Namespace) -> int:
-    from .data import load_dataset
     from .leakage import leakage_lesson
+    from .sources import load_dataset
 
     dataset = load_dataset(args.data)
     print(dataset.describe())
     lesson = leakage_lesson(dataset, args.out, images=args.images, epochs=args.epochs)
     print(lesson.table().to_string())
+    print("\nRun folders: " + ", ".join(f"{name} {path}" for name, path in lesson.runs.items()))
     print("\nDuplicates in the dataset's own splits:")
     print(lesson.official_duplicates.to_string(index=False))
     return 0
@@ -260,7 +262,8 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data")
     p.add_argument("--images", type=int, default=3000, help="rows sampled for the lesson")
     p.add_argument("--epochs", type=int, default=3)
-    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--out", type=Path, help="the runs go to OUT/seed and OUT/honest (default: "
+                   "one folder each under runs/, named by settings and data)")
     p.set_defaults(handler=_leakage)
 
 

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .labels import EMOTIONS, NUM_CLASSES, USAGES, usage_name
-from .paths import CACHE_DIR, DATA_DIR
+from .paths import CACHE_DIR
 
 IMAGE_SIZE = 48
 PIXELS = IMAGE_SIZE * IMAGE_SIZE
@@ -315,35 +315,6 @@ def load_fer2013_csv(path: str | Path, *, skip_bad_rows: bool = False, cache: bo
                  checksum=dataset.checksum, stamp=stamp)
         os.replace(tmp, cache_file)
     return dataset
-
-
-# --------------------------------------------------------------------------- lookup
-
-
-def find_fer2013(data: str | Path | None = None) -> Path | None:
-    """The FER-2013 file to use: `data`, then $FER2013_CSV, then data/fer2013.csv[.gz]."""
-    if data:
-        return Path(data)
-    if os.environ.get("FER2013_CSV"):
-        return Path(os.environ["FER2013_CSV"])
-    for name in ("fer2013.csv", "fer2013.csv.gz"):
-        if (DATA_DIR / name).exists():
-            return DATA_DIR / name
-    return None
-
-
-def load_dataset(data: str | Path | None = None, *, skip_bad_rows: bool = False) -> FaceDataset:
-    """The kit's data: a CSV or image folder if given or found, otherwise synthetic faces."""
-    path = find_fer2013(data)
-    if path is None:
-        from .synth import default_synthetic_csv
-
-        return load_fer2013_csv(default_synthetic_csv(), synthetic=True)
-    if path.is_dir():
-        from .folders import load_image_folders
-
-        return load_image_folders(path)
-    return load_fer2013_csv(path, skip_bad_rows=skip_bad_rows, synthetic=is_synthetic_csv(path))
 
 
 def synthetic_sidecar(csv: str | Path) -> Path:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 import cv2
 import numpy as np
 
-from .tracking import iou
+from .geometry import iou
 
 CASCADE = "haarcascade_frontalface_default.xml"
 
@@ -50,21 +50,6 @@ def detector_config(detector: str | DetectorConfig, **overrides) -> DetectorConf
                              f"choose from {', '.join(PRESETS)}")
         detector = PRESETS[detector]
     return replace(detector, **{k: v for k, v in overrides.items() if v is not None})
-
-
-def to_gray(image: np.ndarray) -> np.ndarray:
-    """Grayscale uint8 from a gray, BGR or BGRA image."""
-    image = np.asarray(image)
-    if image.ndim == 2:
-        gray = image
-    elif image.ndim == 3 and image.shape[2] in (1, 3, 4):
-        code = {1: None, 3: cv2.COLOR_BGR2GRAY, 4: cv2.COLOR_BGRA2GRAY}[image.shape[2]]
-        gray = image[..., 0] if code is None else cv2.cvtColor(image, code)
-    else:
-        raise ValueError(f"not an image: array of shape {image.shape}")
-    if gray.dtype != np.uint8:
-        gray = np.clip(gray, 0, 255).astype(np.uint8)
-    return gray
 
 
 class FaceDetector:
@@ -153,13 +138,3 @@ def crop_face(gray: np.ndarray, box: np.ndarray | tuple, size: int = 48,
     padded = np.pad(gray, pad, mode="edge") if pad else gray
     crop = padded[top + pad:top + pad + side, left + pad:left + pad + side]
     return cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA)
-
-
-def read_image(path: str) -> np.ndarray:
-    """An image file as it is stored (gray, BGR or BGRA), or a clear error."""
-    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if image is None:
-        raise ValueError(f"{path}: cannot read this image (missing, corrupt or not an image).")
-    if image.dtype == np.uint16:
-        image = (image / 257).astype(np.uint8)
-    return image

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import warnings
 from pathlib import Path
@@ -10,6 +11,7 @@ import cv2
 import numpy as np
 
 from .data import IMAGE_SIZE, DataError, FaceDataset
+from .images import to_gray
 from .labels import EMOTIONS, USAGES
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
@@ -21,12 +23,18 @@ def _read(path: Path) -> np.ndarray | None:
     image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if image is None:
         return None
-    from .faces import to_gray
-
     gray = to_gray(image)
     if gray.shape != (IMAGE_SIZE, IMAGE_SIZE):
         gray = cv2.resize(gray, (IMAGE_SIZE, IMAGE_SIZE), interpolation=cv2.INTER_AREA)
     return gray
+
+
+def _checksum(images: np.ndarray, labels: np.ndarray, usage: np.ndarray) -> str:
+    """SHA-256 of the pixels, labels and usage: what a CSV's file checksum is to a CSV."""
+    digest = hashlib.sha256()
+    for array in (images, labels, usage):
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()
 
 
 def _halve(labels: np.ndarray, seed: int) -> np.ndarray:
@@ -81,5 +89,7 @@ def load_image_folders(root: str | Path, *, skip_unreadable: bool = False,
             usage_arr[test] = _halve(labels_arr[test], seed)
         notes = ("no official usage in file names: test/ split 50/50 into PublicTest and "
                  f"PrivateTest (seed {seed})",)
-    return FaceDataset(images=np.stack(images), labels=labels_arr, usage=usage_arr,
-                       source=str(root), skipped_rows=len(bad), notes=notes)
+    stacked = np.stack(images)
+    return FaceDataset(images=stacked, labels=labels_arr, usage=usage_arr, source=str(root),
+                       checksum=_checksum(stacked, labels_arr, usage_arr),
+                       skipped_rows=len(bad), notes=notes)

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 EMOTIONS: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 NUM_CLASSES = len(EMOTIONS)
+COLOURS = {  # BGR (OpenCV order), one per emotion, in every figure and video
+    "angry": (40, 40, 220), "disgust": (40, 140, 40), "fear": (160, 60, 160),
+    "happy": (0, 200, 255), "sad": (200, 120, 40), "surprise": (0, 160, 255),
+    "neutral": (170, 170, 170),
+}
 
 USAGES: tuple[str, ...] = ("Training", "PublicTest", "PrivateTest")
 _USAGE_ALIASES = {

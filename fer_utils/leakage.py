@@ -18,6 +18,7 @@ from .balance import oversample
 from .data import FaceDataset, stratified_sample
 from .evaluate import classification_metrics
 from .labels import NUM_CLASSES
+from .paths import run_folder
 from .train import TrainConfig, train
 
 
@@ -31,6 +32,7 @@ class LeakageLesson:
     honest_twin_share: float
     official_duplicates: pd.DataFrame
     images: int
+    runs: dict[str, Path]  # protocol -> the run folder that trained it
 
     def table(self) -> pd.DataFrame:
         """The two protocols side by side."""
@@ -74,17 +76,24 @@ def honest_split(dataset: FaceDataset, seed: int = 0) -> FaceDataset:
                    checksum=f"{dataset.checksum}+honest-{len(balanced)}")
 
 
-def leakage_lesson(dataset: FaceDataset, out: str | Path, *, images: int = 3000,
-                   epochs: int = 3, seed: int = 0, verbose: int = 0) -> LeakageLesson:
-    """Train the seed CNN under both protocols with the same budget and compare."""
+def leakage_lesson(dataset: FaceDataset, out: str | Path | None = None, *,
+                   runs: str | Path | None = None, images: int = 3000, epochs: int = 3,
+                   seed: int = 0, verbose: int = 0) -> LeakageLesson:
+    """Train the seed CNN under both protocols with the same budget and compare.
+
+    The runs go to `out/seed` and `out/honest`; with no `out`, each to a folder under `runs`
+    (default runs/) named by its settings and data, so other data never meets a used folder.
+    """
     official = dataset.subset(np.isin(dataset.usage, ["Training", "PublicTest"]))
     sample = stratified_sample(official, images, seed, usages=("Training", "PublicTest"))
     config = TrainConfig(profile="leakage", epochs=epochs, batch_size=32, augmentation=None,
                          label_smoothing=0.0, patience=epochs, seed=seed)
-    scores, twins = {}, {}
+    scores, twins, folders = {}, {}, {}
     for name, data in (("seed", seed_protocol_split(sample, seed)),
                        ("honest", honest_split(sample, seed))):
-        result = train(data, Path(out) / name, config, verbose=verbose, export=False)
+        folders[name] = (Path(out) / name if out else
+                         run_folder(f"leakage-{name}", config.to_dict(), data.checksum, runs))
+        result = train(data, folders[name], config, verbose=verbose, export=False)
         test = data.split("PublicTest")
         model = load_model(result.best_model_path)
         scores[name] = classification_metrics(test.labels, model.predict(test.images))
@@ -92,4 +101,5 @@ def leakage_lesson(dataset: FaceDataset, out: str | Path, *, images: int = 3000,
     return LeakageLesson(seed_protocol_accuracy=scores["seed"]["accuracy"],
                          honest_accuracy=scores["honest"]["accuracy"],
                          seed_protocol_twin_share=twins["seed"], honest_twin_share=twins["honest"],
-                         official_duplicates=duplicate_audit(dataset), images=len(sample))
+                         official_duplicates=duplicate_audit(dataset), images=len(sample),
+                         runs=folders)

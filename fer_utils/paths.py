@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from pathlib import Path
 
@@ -24,3 +26,11 @@ REPORTS_DIR = ROOT / "reports"
 NOTEBOOKS_DIR = ROOT / "notebooks"
 SHIPPED_MODEL = MODELS_DIR / "fer_cnn.keras"
 SHIPPED_LOG = MODELS_DIR / "fer_cnn.log.csv"  # its training log, epoch by epoch
+
+
+def run_folder(kind: str, settings: dict, data: str, root: str | Path | None = None) -> Path:
+    """`root/<kind>-<hash of settings and data checksum>`: the same run finds its folder again,
+    any other setting or data gets its own (root defaults to runs/)."""
+    key = json.dumps([settings, data], sort_keys=True)
+    digest = hashlib.sha1(key.encode()).hexdigest()[:10]
+    return Path(root or RUNS_DIR) / f"{kind}-{digest}"

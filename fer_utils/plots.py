@@ -9,6 +9,7 @@ import numpy as np
 import seaborn as sns
 
 from .atomic import atomic_path
+from .labels import COLOURS, EMOTIONS
 
 sns.set_theme(context="notebook", style="whitegrid")
 
@@ -71,9 +72,6 @@ def face_grid(images: np.ndarray, titles: list[str] | None = None, cols: int = 8
 
 def emotion_timeline(frames, summary: dict | None = None) -> plt.Figure:
     """Smoothed emotion probabilities over time, one panel per tracked face."""
-    from .annotate import COLOURS
-    from .labels import EMOTIONS
-
     ids = sorted(frames["face_id"].unique()) if len(frames) else []
     fig, axes = plt.subplots(max(1, len(ids)), 1, figsize=(10, 2.4 * max(1, len(ids))),
                              squeeze=False, sharex=True)
@@ -192,8 +190,6 @@ def class_distribution(counts) -> plt.Figure:
 
 def samples_per_class(dataset, per_class: int = 8, seed: int = 0) -> plt.Figure:
     """A row of random training faces for each emotion."""
-    from .labels import EMOTIONS
-
     rng = np.random.default_rng(seed)
     picks, titles = [], []
     for k, name in enumerate(EMOTIONS):
@@ -209,8 +205,6 @@ def samples_per_class(dataset, per_class: int = 8, seed: int = 0) -> plt.Figure:
 
 def mean_faces(dataset) -> plt.Figure:
     """The average face of each emotion."""
-    from .labels import EMOTIONS
-
     means = [dataset.images[dataset.labels == k].mean(axis=0) if (dataset.labels == k).any()
              else np.zeros(dataset.images.shape[1:]) for k in range(len(EMOTIONS))]
     return face_grid(np.stack(means).astype(np.uint8), list(EMOTIONS), cols=7, size=1.6,
@@ -269,8 +263,6 @@ def grad_cam_overlay(face: np.ndarray, cam: np.ndarray, title: str) -> plt.Figur
 
 def share_bars(shares: dict[str, float], title: str = "") -> plt.Figure:
     """Share of time per emotion as horizontal bars."""
-    from .annotate import COLOURS
-
     fig, ax = plt.subplots(figsize=(6, 3))
     names = list(shares)
     ax.barh(names, [shares[n] for n in names],

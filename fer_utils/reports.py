@@ -10,6 +10,7 @@ import os
 import re
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,10 +24,14 @@ NOTEBOOKS = ("01_explore_data", "02_train", "03_evaluate", "04_analyze_video",
              "05_cnn_layer_by_layer")
 
 
-def report_summary(headline: str, data: str, model: str | None = None) -> None:
-    """Show a notebook's headline result; the report index reads it back from the output."""
-    summary = {"headline": headline, "data": data, "model": model}
+def report_summary(headline: str, data: str, model: str | None = None,
+                   runs: Sequence[str | Path] = ()) -> None:
+    """Show a notebook's headline result and the run folders it used; the report index reads
+    them back from the output."""
+    summary = {"headline": headline, "data": data, "model": model, "runs": list(map(str, runs))}
     text = f"**{headline}**\n\n- data: {data}\n- model: {model or 'none'}"
+    if runs:
+        text += f"\n- run folders: {', '.join(summary['runs'])}"
     try:
         from IPython import get_ipython
         from IPython.display import display
@@ -47,26 +52,28 @@ def show_source(obj) -> None:
 
 def report_parameters(data: str | None = None, out: str | Path = REPORTS_DIR) -> dict[str, dict]:
     """The values the report run injects into each notebook (stored defaults are tiny)."""
-    from .data import find_fer2013
     from .paths import SHIPPED_MODEL
+    from .sources import find_fer2013
 
     found = find_fer2013(data)
     real = found is not None
-    data_value = str(found) if real else None
+    data_value = str(found.resolve()) if real else None  # the notebooks run in notebooks/
+    # Every run folder goes under out/runs, named by its settings and data: a second report
+    # run on the same data reuses it, other data gets folders of its own.
+    runs = str(Path(out).resolve() / "runs")
     return {
         "01_explore_data": {"data": data_value},
         # On real FER-2013 the quick profile trains on a 6,000-image sample to stay in budget.
-        # The run folder is named by settings and data, so a second report run reuses it.
         "02_train": {"data": data_value, "profile": "quick", "epochs": None,
-                     "max_train_images": 6000 if real else None, "out": None},
+                     "max_train_images": 6000 if real else None, "out": None, "runs": runs},
         # The shipped model on the final test split; `reference_model` is filled in with
         # the demonstration model 02 trained (see run_reports).
         "03_evaluate": {"data": data_value, "model": str(SHIPPED_MODEL),
                         "reference_model": None, "tta": "flip",
                         "leakage_images": 3000 if real else 2000, "leakage_epochs": 3,
-                        "out": str(Path(out) / "runs" / "evaluate")},
+                        "out": None, "runs": runs},
         "04_analyze_video": {"video": None, "model": str(SHIPPED_MODEL), "max_seconds": None,
-                             "out": str(Path(out) / "runs" / "video")},
+                             "out": None, "runs": runs},
         "05_cnn_layer_by_layer": {"model": str(SHIPPED_MODEL)},
     }
 
@@ -262,15 +269,11 @@ def _short(value: object, out: Path) -> str:
     return text
 
 
-def _outputs_link(result: ReportResult, out: Path) -> str:
-    """A link to the folder a notebook wrote its files to, when it wrote any."""
-    folder = result.parameters.get("out") or (
-        Path(result.summary["model"]).parent if result.name == "02_train"
-        and result.summary.get("model") else None)
-    if not folder:
-        return ""
-    target = os.path.relpath(folder, out)
-    return f'<br><a href="{html.escape(target)}/">outputs</a>'
+def _run_folders(summary: dict, out: Path) -> str:
+    """Links to the run folders a report used, relative to the index."""
+    folders = [os.path.relpath(folder, out) for folder in summary.get("runs", [])]
+    return "".join(f'<br><a href="{html.escape(f)}/">{html.escape(Path(f).name)}</a>'
+                   for f in folders)
 
 
 def _index_row(r: ReportResult, out: Path) -> str:
@@ -279,10 +282,10 @@ def _index_row(r: ReportResult, out: Path) -> str:
     status = (f'<span class="failed">FAILED</span> {html.escape(r.error)}' if r.error
               else html.escape(r.summary.get("headline", "")))
     params = ", ".join(f"{k}={_short(v, out)}" for k, v in r.parameters.items()
-                       if v is not None and k != "data")
+                       if v is not None and k not in ("data", "runs"))
     model = _short(r.summary["model"], out) if r.summary.get("model") else ""
     return (f"<tr><td>{link}<br><small>{html.escape(TEACHES.get(r.name, ''))}</small></td>"
-            f"<td>{status}</td><td>{html.escape(model)}{_outputs_link(r, out)}</td>"
+            f"<td>{status}</td><td>{html.escape(model)}{_run_folders(r.summary, out)}</td>"
             f"<td>{r.seconds:.0f} s</td><td><code>{html.escape(params)}</code></td></tr>")
 
 
@@ -306,7 +309,8 @@ Data: {html.escape(str(data))}.</p>
 <a href="{html.escape(reference)}/02_train.html">reference/02_train.html</a>.</p>
 <table><colgroup><col style="width:24%"><col style="width:26%"><col style="width:17%">
 <col style="width:9%"><col style="width:24%"></colgroup>
-<tr><th>report</th><th>headline</th><th>model</th><th>runtime</th><th>parameters</th></tr>
+<tr><th>report</th><th>headline</th><th>model, run folders</th><th>runtime</th>
+<th>parameters</th></tr>
 {chr(10).join(_index_row(r, out) for r in results)}
 </table></body></html>
 """

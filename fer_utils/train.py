@@ -7,7 +7,6 @@ model `fer_cnn.*` with its model card.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -32,6 +31,7 @@ from .pipeline import (
     steps_per_epoch,
     training_dataset,
 )
+from .schedules import WarmupCosine
 
 BALANCING = ("none", "class_weight", "oversample")
 OPTIMIZERS = ("adam", "sgd")
@@ -98,15 +98,6 @@ def profile(name: str, **overrides) -> TrainConfig:
     return replace(PROFILES[name], **{k: v for k, v in overrides.items() if v is not None})
 
 
-def run_folder(config: TrainConfig, dataset: FaceDataset, root: str | Path | None = None) -> Path:
-    """A folder named by the settings and data, so the same run resumes and others stay apart."""
-    from .paths import RUNS_DIR
-
-    key = json.dumps([config.to_dict(), dataset.checksum], sort_keys=True)
-    digest = hashlib.sha1(key.encode()).hexdigest()[:10]
-    return Path(root or RUNS_DIR) / f"{config.profile}-{digest}"
-
-
 def make_deterministic(seed: int) -> None:
     """Seed Python, NumPy and TF and make TF ops deterministic (same seed -> same weights)."""
     keras.utils.set_random_seed(seed)
@@ -128,24 +119,6 @@ def split_cpu(devices: int) -> None:
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(
         cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(devices)])
-
-
-class WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
-    """Linear warmup to the peak rate, then cosine decay to zero; a pure function of the step."""
-
-    def __init__(self, peak: float, warmup_steps: int, total_steps: int):
-        self.peak, self.warmup_steps, self.total_steps = peak, warmup_steps, total_steps
-
-    def __call__(self, step):
-        step = tf.cast(step, tf.float32)
-        warm = self.peak * (step + 1) / max(self.warmup_steps, 1)
-        progress = (step - self.warmup_steps) / max(self.total_steps - self.warmup_steps, 1)
-        cosine = 0.5 * self.peak * (1 + tf.cos(np.pi * tf.clip_by_value(progress, 0.0, 1.0)))
-        return tf.where(step < self.warmup_steps, warm, cosine)
-
-    def get_config(self) -> dict:
-        return {"peak": self.peak, "warmup_steps": self.warmup_steps,
-                "total_steps": self.total_steps}
 
 
 def make_optimizer(config: TrainConfig, steps: int) -> keras.optimizers.Optimizer:
@@ -283,14 +256,39 @@ def _new_state(config: TrainConfig, dataset: FaceDataset) -> dict:
             "train_seconds": 0.0, "stopped_early": False, "finished": False}
 
 
+def _setting_differences(saved: dict, asked: dict, prefix: str = "") -> list[str]:
+    """'name: X in the folder, Y asked' for every setting that differs (nested ones dotted)."""
+    found = []
+    for key in sorted(saved.keys() | asked.keys()):
+        old, new = saved.get(key), asked.get(key)
+        if isinstance(old, dict) and isinstance(new, dict):
+            found += _setting_differences(old, new, f"{prefix}{key}.")
+        elif old != new or (key in saved) != (key in asked):
+            shown = [repr(values[key]) if key in values else "unset" for values in (saved, asked)]
+            found.append(f"{prefix}{key}: {shown[0]} in the folder, {shown[1]} asked")
+    return found
+
+
+def _data_identity(source: str, checksum: str) -> str:
+    """A dataset as a person tells it apart: its source and the head of its checksum."""
+    digest, plus, rest = checksum.partition("+")
+    return f"{source} (sha256 {digest[:12]}…{plus}{rest})"
+
+
 def _load_state(out: Path, config: TrainConfig, dataset: FaceDataset) -> dict:
-    """The saved state of a run in `out`, or a fresh one; refuses to mix different runs."""
+    """The saved state of a run in `out`, or a fresh one; refuses to mix different runs and
+    says which settings or data differ."""
     path = out / "state.json"
     if not path.exists():
         return _new_state(config, dataset)
     state = json.loads(path.read_text())
-    if state["config"] != config.to_dict() or state["data"]["sha256"] != dataset.checksum:
-        raise ValueError(f"{out} holds a run with other settings or data; pass another "
+    differences = _setting_differences(state["config"], config.to_dict())
+    if state["data"]["sha256"] != dataset.checksum:
+        saved = _data_identity(state["data"]["source"], state["data"]["sha256"])
+        differences.append(f"data: {saved} in the folder, "
+                           f"{_data_identity(dataset.source, dataset.checksum)} asked")
+    if differences:
+        raise ValueError(f"{out} holds another run ({'; '.join(differences)}); pass another "
                          "output folder, or delete it to start over.")
     if not (out / "last.keras").exists():
         raise FileNotFoundError(f"{out}/state.json exists but last.keras is missing; "

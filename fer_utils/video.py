@@ -27,7 +27,8 @@ from tqdm import tqdm
 
 from .annotate import VideoWriter, draw_face
 from .atomic import write_json
-from .faces import DetectorConfig, FaceDetector, FaceSearch, crop_face, to_gray
+from .faces import DetectorConfig, FaceDetector, FaceSearch, crop_face
+from .images import to_gray
 from .labels import EMOTIONS, VALENCE
 from .model import FaceClassifier
 from .tracking import IoUTracker, Smoothing, TrackSmoother

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from conftest import write_fer_csv
 
-from fer_utils import data
+from fer_utils import data, sources
 from fer_utils.data import DataError, load_fer2013_csv, read_fer2013_csv
 
 
@@ -153,14 +153,14 @@ def test_splits_by_usage_and_alias(tmp_path, faces_and_labels):
 
 
 def test_lookup_order(tmp_path, monkeypatch):
-    monkeypatch.setattr(data, "DATA_DIR", tmp_path)
+    monkeypatch.setattr(sources, "DATA_DIR", tmp_path)
     monkeypatch.delenv("FER2013_CSV", raising=False)
-    assert data.find_fer2013() is None
+    assert sources.find_fer2013() is None
     (tmp_path / "fer2013.csv.gz").write_bytes(b"")
-    assert data.find_fer2013() == tmp_path / "fer2013.csv.gz"
+    assert sources.find_fer2013() == tmp_path / "fer2013.csv.gz"
     monkeypatch.setenv("FER2013_CSV", "/elsewhere/fer.csv")
-    assert str(data.find_fer2013()) == "/elsewhere/fer.csv"
-    assert str(data.find_fer2013("given.csv")) == "given.csv"
+    assert str(sources.find_fer2013()) == "/elsewhere/fer.csv"
+    assert str(sources.find_fer2013("given.csv")) == "given.csv"
 
 
 def test_stratified_sample_keeps_other_splits(synthetic_csv):

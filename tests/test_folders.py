@@ -4,8 +4,9 @@ import cv2
 import numpy as np
 import pytest
 
-from fer_utils.data import DataError, load_dataset
+from fer_utils.data import DataError
 from fer_utils.folders import load_image_folders
+from fer_utils.sources import load_dataset
 
 
 def _write(path, image):
@@ -35,6 +36,15 @@ def test_plain_names_split_test_into_public_and_private(tmp_path):
     assert (dataset.usage == "PublicTest").sum() == 4
     assert (dataset.usage == "PrivateTest").sum() == 4
     assert "split 50/50" in dataset.notes[0]
+
+
+def test_the_checksum_follows_the_images(tmp_path):
+    for root, value in (("a", 10), ("b", 10), ("c", 11)):
+        _write(tmp_path / root / "train" / "fear" / "0.png", np.full((48, 48), value, np.uint8))
+        _write(tmp_path / root / "test" / "happy" / "PublicTest_1.png",
+               np.zeros((48, 48), np.uint8))
+    a, b, c = (load_image_folders(tmp_path / root).checksum for root in "abc")
+    assert len(a) == 64 and a == b != c
 
 
 def test_unreadable_images_are_named(tmp_path):

@@ -60,7 +60,7 @@ def test_a_failing_notebook_is_marked_and_the_others_still_render(tmp_path):
 
 def test_parameters_no_notebook_declares_are_refused_before_anything_runs(tmp_path):
     assert reports.notebook_parameters("04_analyze_video") == {
-        "video", "model", "fps", "smoothing", "max_seconds", "out"}
+        "video", "model", "fps", "smoothing", "max_seconds", "out", "runs"}
     with pytest.raises(ValueError, match="epochz"):
         reports.run_reports(parameters={"epochz": 1}, out=tmp_path)
     source = tmp_path / "notebooks"

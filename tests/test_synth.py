@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from fer_utils import synth
-from fer_utils.data import load_dataset, synthetic_sidecar
+from fer_utils.data import synthetic_sidecar
+from fer_utils.sources import load_dataset
 
 
 def test_same_seed_same_faces_other_seed_other_faces():

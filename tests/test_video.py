@@ -8,8 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fer_utils.faces import FaceDetector, FaceSearch, crop_face, detector_config, to_gray
-from fer_utils.tracking import IoUTracker, Smoothing, TrackSmoother, iou
+from fer_utils.faces import FaceDetector, FaceSearch, crop_face, detector_config
+from fer_utils.geometry import iou
+from fer_utils.images import to_gray
+from fer_utils.tracking import IoUTracker, Smoothing, TrackSmoother
 from fer_utils.video import COLUMNS, SCHEMA_VERSION, SUMMARY_SCHEMA, analyze
 
 pytestmark = pytest.mark.slow

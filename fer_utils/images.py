@@ -1,0 +1,31 @@
+"""Reading image files and turning them into the grayscale arrays the kit works on."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+
+def read_image(path: str) -> np.ndarray:
+    """An image file as it is stored (gray, BGR or BGRA), or a clear error."""
+    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if image is None:
+        raise ValueError(f"{path}: cannot read this image (missing, corrupt or not an image).")
+    if image.dtype == np.uint16:
+        image = (image / 257).astype(np.uint8)
+    return image
+
+
+def to_gray(image: np.ndarray) -> np.ndarray:
+    """Grayscale uint8 from a gray, BGR or BGRA image."""
+    image = np.asarray(image)
+    if image.ndim == 2:
+        gray = image
+    elif image.ndim == 3 and image.shape[2] in (1, 3, 4):
+        code = {1: None, 3: cv2.COLOR_BGR2GRAY, 4: cv2.COLOR_BGRA2GRAY}[image.shape[2]]
+        gray = image[..., 0] if code is None else cv2.cvtColor(image, code)
+    else:
+        raise ValueError(f"not an image: array of shape {image.shape}")
+    if gray.dtype != np.uint8:
+        gray = np.clip(gray, 0, 255).astype(np.uint8)
+    return gray
