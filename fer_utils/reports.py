@@ -261,11 +261,12 @@ TEACHES = {
 
 
 def _short(value: object, out: Path) -> str:
-    """A parameter value for the index: paths relative to the reports folder."""
+    """A parameter value for the index: a path relative to the reports folder, or its last
+    two parts when it lies far from it."""
     text = str(value)
     if text.startswith("/"):
         relative = os.path.relpath(text, out)
-        return relative if relative.count("..") <= 2 else Path(text).name
+        return relative if relative.count("..") <= 2 else str(Path(*Path(text).parts[-2:]))
     return text
 
 
