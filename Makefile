@@ -1,24 +1,35 @@
-# Every target builds .venv on first use and reinstalls when pyproject.toml changes.
+# Every target builds .venv on first use and reinstalls when pyproject.toml or
+# requirements.lock changes: first the exact versions of the lock (on the platform it is
+# for), then the kit, whose ranges in pyproject.toml add only what a stale lock lacks.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
+# --no-compile: Python compiles only the modules it imports, on first import (twice as fast).
+INSTALL := $(BIN)/python -m pip install --quiet --no-compile
 STAMP := $(VENV)/.installed-stamp
+# One worker per core; --dist loadfile keeps the cells of a notebook on one worker, in order.
+PYTEST := $(BIN)/python -m pytest -n auto --dist loadfile
 
-.PHONY: reports test lint lab bench clean-reports
+.PHONY: reports test test-fast lint lab bench clean-reports environment lock
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml requirements.lock
 	@test -x $(BIN)/python || { echo "creating $(VENV) with $(PYTHON)"; $(PYTHON) -m venv $(VENV); }
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(INSTALL) --upgrade pip
+	$(INSTALL) -r requirements.lock
+	$(INSTALL) -e '.[cpu,dev]'
 	$(BIN)/python -m ipykernel install --sys-prefix --name fer-kit --display-name "Python (fer-kit)"
 	@touch $(STAMP)
 
 reports: $(STAMP)  ## render every notebook to reports/<name>.html plus reports/index.html
 	$(BIN)/fer-kit report
 
-test: $(STAMP) lint  ## lint, then the whole test suite with the notebooks
+test: $(STAMP) lint  ## lint, then the whole test suite with the notebooks, on every core
 	$(BIN)/fer-kit data samples
-	$(BIN)/python -m pytest
+	$(PYTEST)
+
+test-fast: $(STAMP)  ## the quick tests only (no notebooks, nothing marked slow)
+	$(BIN)/fer-kit data samples
+	$(PYTEST) -m "not slow" tests
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -28,6 +39,12 @@ lab: $(STAMP)  ## JupyterLab on the notebooks with the kit's kernel
 
 bench: $(STAMP)  ## benchmarks: figures and ratios in benchmarks/results/
 	$(BIN)/fer-kit bench --out benchmarks/results
+
+environment: $(STAMP)  ## environment.yml from the requirements in pyproject.toml
+	$(BIN)/python tools/requirements.py environment
+
+lock: $(STAMP)  ## requirements.lock: the exact versions pip resolves from pyproject.toml today
+	$(BIN)/python tools/requirements.py lock
 
 clean-reports:  ## delete the rendered reports and every run folder the report run made
 	rm -rf reports/*.html reports/*.ipynb reports/runs

@@ -14,11 +14,14 @@ import os
 
 # TensorFlow's C++ start-up chatter (CPU features, oneDNN) hides the kit's own messages.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# FFmpeg's line per damaged packet of a video; an analysis reports the gaps in summary.json.
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
 __version__ = "0.1.0"
 
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("foundation", ("paths", "atomic", "labels", "geometry", "images", "plots")),
+    ("foundation", ("paths", "atomic", "options", "outputs", "labels", "geometry", "images",
+                    "plots")),
     ("data", ("data", "synth", "folders", "sources", "ferplus", "audit", "balance",
               "samples")),
     ("model input", ("pipeline",)),

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import platform
+import zipfile
 from pathlib import Path
 
 import keras
@@ -12,6 +15,8 @@ import pandas as pd
 import tensorflow as tf
 
 from .atomic import atomic_path, write_json, write_text
+from .balance import class_prior
+from .data import FaceDataset
 from .model import FaceClassifier, build_model, check_face_model, parameter_counts
 from .pipeline import Preprocessing
 from .schedules import WarmupCosine
@@ -48,34 +53,31 @@ def save_keras(model: keras.Model, path: str | Path) -> Path:
     return Path(path)
 
 
-def export_tflite(model: keras.Model, path: str | Path, quantize: bool = False) -> Path:
-    """Convert to TFLite, float32 or with dynamic-range (int8 weight) quantisation."""
+def export_tflite(model: keras.Model, path: str | Path, quantize: bool = False,
+                  verbose: bool = False) -> Path:
+    """Convert to TFLite, float32 or with dynamic-range (int8 weight) quantisation; the
+    converter's listing of the model's signatures is shown only when `verbose`."""
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     if quantize:
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    # Keras prints the exported signature (dozens of lines) unless interactive logging is off.
-    interactive = keras.config.is_interactive_logging_enabled()
-    keras.config.disable_interactive_logging()
-    try:
+    with contextlib.nullcontext() if verbose else contextlib.redirect_stdout(io.StringIO()):
         blob = converter.convert()
-    finally:
-        if interactive:
-            keras.config.enable_interactive_logging()
     with atomic_path(path) as tmp:
         tmp.write_bytes(blob)
     return Path(path)
 
 
-def export_model(classifier: FaceClassifier, stem: str | Path, card: dict) -> dict[str, Path]:
+def export_model(classifier: FaceClassifier, stem: str | Path, card: dict,
+                 verbose: bool = False) -> dict[str, Path]:
     """Write stem.keras, the seed-style pair stem.json + stem.weights.h5, TFLite files, card."""
     stem = Path(stem)
     model = classifier.model
     files = {
         "keras": save_keras(model, stem.with_suffix(".keras")),
         "json": write_text(stem.with_suffix(".json"), model.to_json(indent=2)),
-        "tflite": export_tflite(model, stem.with_suffix(".tflite")),
+        "tflite": export_tflite(model, stem.with_suffix(".tflite"), verbose=verbose),
         "tflite_dynamic_range": export_tflite(model, stem.with_name(stem.name + ".dr.tflite"),
-                                              quantize=True),
+                                              quantize=True, verbose=verbose),
     }
     weights = stem.with_name(stem.name + ".weights.h5")
     with atomic_path(weights) as tmp:
@@ -95,6 +97,17 @@ def model_card(classifier: FaceClassifier, *, data: dict, split_protocol: str,
             "data": data, "split_protocol": split_protocol, "validation": validation,
             "training": training, "libraries": library_versions(),
             "intended_use": INTENDED_USE, "limitations": LIMITATIONS}
+
+
+def update_card(path: str | Path, fields: dict) -> Path:
+    """Add or replace top-level fields of an existing model card file."""
+    path = Path(path)
+    return write_json(path, {**json.loads(path.read_text()), **fields})
+
+
+def add_prior(path: str | Path, dataset: FaceDataset) -> Path:
+    """Record the Training class prior of `dataset` in the model card at `path`."""
+    return update_card(path, {"prior": class_prior(dataset)})
 
 
 # --------------------------------------------------------------------------- loading
@@ -137,37 +150,66 @@ def _keras2_to_keras3(config: dict) -> dict:
             "config": {"name": config["config"].get("name", "sequential"), "layers": layers}}
 
 
-def load_architecture_json(path: str | Path) -> keras.Model:
-    """Rebuild a model from a Keras 3 or Keras 2 (`model.to_json()`) architecture file."""
-    path = Path(path)
-    text = path.read_text()
+def _rebuild_keras2(path: Path, text: str) -> keras.Model:
+    """A model from a Keras 2 architecture JSON, or a ValueError saying what to do."""
     try:
-        return keras.models.model_from_json(text)
-    except (TypeError, ValueError, KeyError):
-        pass
-    try:
-        config = _keras2_to_keras3(json.loads(text))
-        return keras.models.model_from_json(json.dumps(config))
+        return keras.models.model_from_json(json.dumps(_keras2_to_keras3(json.loads(text))))
     except Exception as e:
         reason = str(e)[:300]
         raise ValueError(f"{path}: cannot rebuild this architecture ({reason}). If it is the seed "
                          "CNN, load its weights into fer_utils.model.build_seed_cnn().") from e
 
 
+def load_architecture_json(path: str | Path) -> keras.Model:
+    """Rebuild a model from a Keras 3 or Keras 2 (`model.to_json()`) architecture file."""
+    path = Path(path)
+    text = path.read_text(errors="replace")
+    try:
+        model = keras.models.model_from_json(text)
+    except (TypeError, ValueError, KeyError):
+        model = _rebuild_keras2(path, text)
+    if not isinstance(model, keras.Model):
+        raise ValueError(f"{path}: this JSON is not a Keras model architecture (the output of "
+                         "model.to_json()); pass the architecture file saved with the weights.")
+    return model
+
+
 def _load_weights(model: keras.Model, weights: Path) -> None:
+    if not weights.is_file():
+        raise FileNotFoundError(f"{weights}: no such weights file; pass the .weights.h5 (or "
+                                ".h5) file saved with this model.")
+    if not weights.name.endswith((".h5", ".hdf5", ".keras")):
+        raise ValueError(f"{weights}: not a weights file (Keras reads .weights.h5, .h5 or "
+                         ".keras); pass the weights saved with this model.")
     try:
         model.load_weights(weights)
     except (ValueError, KeyError) as e:
         raise ValueError(f"{weights}: these weights do not fit the architecture "
                          f"({e}). Pass the weights saved with this model.") from e
+    except OSError as e:  # h5py: not an HDF5 file, or a damaged one
+        raise ValueError(f"{weights}: not a readable weights file ({e.strerror or e}); pass the "
+                         ".weights.h5 file saved with this model.") from e
+
+
+def _check_keras_archive(path: Path) -> None:
+    """Refuse a `.keras` file that is not a complete Keras zip archive, saying why."""
+    if not zipfile.is_zipfile(path):
+        raise ValueError(f"{path}: not a readable .keras file (a .keras model is a zip archive; "
+                         "this one is damaged, truncated or something else). Download or save "
+                         "it again.")
+    with zipfile.ZipFile(path) as archive:
+        if "config.json" not in archive.namelist():
+            raise ValueError(f"{path}: this zip holds no config.json, so it is not a complete "
+                             "Keras model; save it again with model.save('name.keras').")
 
 
 def load_model(path: str | Path, weights: str | Path | None = None,
-               preprocessing: Preprocessing | None = None) -> FaceClassifier:
+               preprocessing: Preprocessing | None = None,
+               prior_correction: float = 0.0) -> FaceClassifier:
     """Load a `.keras`, a full HDF5 model, or an architecture JSON plus weights file.
 
     Preprocessing comes from the argument, else the model card beside the file, else
-    `/255` scaling at the model's input size.
+    `/255` scaling at the model's input size. A `prior_correction` tau needs the card's prior.
     """
     path = Path(path)
     if not path.exists():
@@ -181,6 +223,8 @@ def load_model(path: str | Path, weights: str | Path | None = None,
         model = load_architecture_json(path)
         _load_weights(model, Path(weights))
     elif path.suffix in (".keras", ".h5", ".hdf5"):
+        if path.suffix == ".keras":
+            _check_keras_archive(path)
         try:
             model = keras.models.load_model(path, compile=False,
                                              custom_objects={"WarmupCosine": WarmupCosine})
@@ -196,7 +240,7 @@ def load_model(path: str | Path, weights: str | Path | None = None,
         saved = card.get("preprocessing")
         preprocessing = Preprocessing(**saved) if saved else Preprocessing(model.input_shape[1])
     return FaceClassifier(model=model, preprocessing=preprocessing, name=path.stem.split(".")[0],
-                          card=card)
+                          card=card, prior_correction=prior_correction)
 
 
 def seed_weights_model(weights: str | Path) -> FaceClassifier:

@@ -2,11 +2,33 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+# What to do about the operating-system errors a user can fix.
+ADVICE = {
+    errno.EACCES: "change its permissions or pick another path",
+    errno.EPERM: "change its permissions or pick another path",
+    errno.ENOSPC: "free some disk space and run again",
+    errno.EDQUOT: "free some space within your disk quota and run again",
+    errno.EROFS: "pick a path on a writable disk",
+    errno.ENOENT: "check the path",
+    errno.EEXIST: "remove it or pick another path",
+    errno.ENOTDIR: "a file is in the way where a folder is needed; pick another path",
+    errno.EISDIR: "pass a file, not a folder",
+}
+
+
+def explain_os_error(error: OSError, path: str | Path | None = None) -> str:
+    """One line: the file an OS error is about (else `path`), what happened, what to do."""
+    where = error.filename or path or "a file"
+    advice = ADVICE.get(error.errno)
+    return f"{where}: {error.strerror or error}" + (f"; {advice}" if advice else "")
 
 
 @contextmanager
@@ -14,13 +36,14 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside `path`; it replaces `path` only if the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".partial-{path.name}")  # keeps the ending Keras and OpenCV look at
+    # Unique per writer; keeps the ending that Keras, NumPy and OpenCV look at.
+    tmp = path.with_name(f".partial-{os.getpid()}-{secrets.token_hex(3)}-{path.name}")
     try:
         yield tmp
         os.replace(tmp, path)
     except OSError as e:
-        raise OSError(f"could not write {path}: {e}. Free some disk space and run again; "
-                      f"the previous {path.name}, if any, is intact.") from e
+        raise OSError(f"could not write {explain_os_error(e, path)}; the previous "
+                      f"{path.name}, if any, is intact.") from e
     finally:
         tmp.unlink(missing_ok=True)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .data import FaceDataset
-from .labels import NUM_CLASSES
+from .labels import EMOTIONS, NUM_CLASSES
 
 
 class LeakageError(ValueError):
@@ -45,3 +45,13 @@ def class_weights(dataset: FaceDataset) -> np.ndarray:
     weights = np.zeros(NUM_CLASSES)
     weights[present] = counts.sum() / (present.sum() * counts[present])
     return weights
+
+
+def class_prior(dataset: FaceDataset) -> dict:
+    """Images per emotion in the Training split and their frequencies (the class prior)."""
+    labels = dataset.split("Training").labels
+    counts = np.bincount(labels, minlength=NUM_CLASSES)
+    return {"split": "Training",
+            "counts": {e: int(c) for e, c in zip(EMOTIONS, counts, strict=True)},
+            "frequency": {e: float(c / counts.sum()) for e, c in zip(EMOTIONS, counts,
+                                                                       strict=True)}}

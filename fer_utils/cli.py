@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
-from collections.abc import Callable
+import tempfile
+import time
+import traceback
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+from .atomic import explain_os_error, write_text
+from .options import argument_type
 
 Handler = Callable[[argparse.Namespace], int | None]
 
@@ -20,20 +29,21 @@ def _train(args: argparse.Namespace) -> int:
     from .sources import load_dataset
     from .train import profile, train
 
-    dataset = load_dataset(args.data, skip_bad_rows=args.skip_bad_rows)
-    print(dataset.describe())
     config = profile(args.profile, epochs=args.epochs, batch_size=args.batch_size,
                      learning_rate=args.lr, balance=args.balance,
                      label_smoothing=args.label_smoothing, seed=args.seed,
                      optimizer=args.optimizer, momentum=args.momentum,
                      weight_decay=args.weight_decay,
-                     early_dropout_epochs=args.early_dropout_epochs)
+                     early_dropout_epochs=args.early_dropout_epochs,
+                     ema_momentum=args.ema_momentum)
     if args.no_augment:
         config = replace(config, augmentation=None)
     elif config.augmentation is not None:
         changes = {k: v for k, v in (("erase", args.erase), ("crop_pad", args.crop_pad))
                    if v is not None}
         config = replace(config, augmentation=replace(config.augmentation, **changes))
+    dataset = load_dataset(args.data, skip_bad_rows=args.skip_bad_rows)
+    print(dataset.describe())
     result = train(dataset, args.out, config, verbose=args.verbose)
     state = result.state
     print(f"best PublicTest accuracy {state['best_val_accuracy']:.4f} at epoch "
@@ -47,27 +57,31 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", help="FER-2013 CSV or image folder (default: lookup, else synthetic)")
     p.add_argument("--profile", default="quick", choices=["quick", "full"])
     p.add_argument("--out", type=Path, required=True, help="run folder (checkpoints, log, model)")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--lr", type=float, help="peak learning rate")
+    p.add_argument("--epochs", type=argument_type("epochs"))
+    p.add_argument("--batch-size", type=argument_type("batch_size"))
+    p.add_argument("--lr", type=argument_type("learning_rate"), help="peak learning rate")
     p.add_argument("--balance", choices=["none", "class_weight", "oversample"])
-    p.add_argument("--label-smoothing", type=float)
+    p.add_argument("--label-smoothing", type=argument_type("label_smoothing"))
     p.add_argument("--no-augment", action="store_true")
-    p.add_argument("--erase", type=float, help="random-erasing probability")
-    p.add_argument("--crop-pad", type=int,
+    p.add_argument("--erase", type=argument_type("erase"), help="random-erasing probability")
+    p.add_argument("--crop-pad", type=argument_type("crop_pad"),
                    help="pad-and-crop augmentation: reflect-pad N pixels, crop at random")
     p.add_argument("--optimizer", choices=["adam", "sgd"],
                    help="adam, or sgd (SGD with Nesterov momentum)")
-    p.add_argument("--momentum", type=float, help="SGD momentum")
-    p.add_argument("--weight-decay", type=float,
+    p.add_argument("--momentum", type=argument_type("momentum"), help="SGD momentum")
+    p.add_argument("--weight-decay", type=argument_type("weight_decay"),
                    help="decoupled weight decay (BatchNorm gamma/beta and biases exempt)")
-    p.add_argument("--early-dropout-epochs", type=int,
+    p.add_argument("--early-dropout-epochs", type=argument_type("early_dropout_epochs"),
                    help="conv blocks' dropout only for the first N epochs (0: always)")
+    p.add_argument("--ema-momentum", type=argument_type("ema_momentum"),
+                   help="validate, keep as best checkpoint and export an exponential moving "
+                   "average of the weights with this momentum, e.g. 0.999 (0: off)")
     p.add_argument("--seed", type=int)
     p.add_argument("--skip-bad-rows", action="store_true")
     p.add_argument("--cpu-devices", type=int, default=0,
                    help="split the CPU into N logical devices (MirroredStrategy)")
-    p.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2])
+    p.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2],
+                   help="0 silent, 1 progress bar, 2 one line per epoch and the export logs")
     p.set_defaults(handler=_train)
 
 
@@ -121,28 +135,65 @@ def _classifier(args: argparse.Namespace):
     spec = None
     if getattr(args, "scale", None) or getattr(args, "input_size", None):
         spec = Preprocessing(args.input_size or 48, args.scale or "unit")
-    return load_model(args.model or SHIPPED_MODEL, getattr(args, "weights", None), spec)
+    return load_model(args.model or SHIPPED_MODEL, getattr(args, "weights", None), spec,
+                      getattr(args, "prior_correction", None) or 0.0)
 
 
-def _model_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", help="model file (.keras, .h5, or .json with --weights); "
-                   "default: the shipped models/fer_cnn.keras")
-    p.add_argument("--weights", help="weights for a .json architecture")
-    p.add_argument("--scale", choices=["unit", "symmetric"],
+PER_MODEL = ("weights", "scale", "input_size", "prior_correction")
+
+
+def _classifiers(args: argparse.Namespace) -> dict:
+    """One classifier per --model, named by its file; each other model option is given once
+    for all models or once per --model, in the same order."""
+    models = args.model or [None]
+    values = {}
+    for option in PER_MODEL:
+        given = getattr(args, option) or [None]
+        if len(given) not in (1, len(models)):
+            raise ValueError(f"--{option.replace('_', '-')} is given {len(given)} times for "
+                             f"{len(models)} models: give it once for all of them or once "
+                             "per --model, in the same order")
+        values[option] = given * len(models) if len(given) == 1 else given
+    classifiers = {}
+    for i, model in enumerate(models):
+        one = argparse.Namespace(model=model, **{k: v[i] for k, v in values.items()})
+        name = (model or "models/fer_cnn.keras") + (
+            f" (prior correction {one.prior_correction})" if one.prior_correction else "")
+        if name in classifiers:
+            raise ValueError(f"--model {name} is given twice; give each model once")
+        classifiers[name] = _classifier(one)
+    return classifiers
+
+
+def _model_options(p: argparse.ArgumentParser, several: bool = False) -> None:
+    each = {"action": "append"} if several else {}
+    p.add_argument("--model", **each, help="model file (.keras, .h5, or .json with --weights); "
+                   "default: the shipped models/fer_cnn.keras"
+                   + ("; repeat it to compare models on the same faces" if several else ""))
+    p.add_argument("--weights", **each, help="weights for a .json architecture")
+    p.add_argument("--scale", **each, choices=["unit", "symmetric"],
                    help="pixel scaling the model expects: /255 or [-1, 1]")
-    p.add_argument("--input-size", type=int, help="the model's square input size")
+    p.add_argument("--input-size", **each, type=argument_type("input_size"),
+                   help="the model's square input size")
+    p.add_argument("--prior-correction", **each, type=argument_type("prior_correction"),
+                   metavar="TAU",
+                   help="divide out the Training class prior (from the model card) to the "
+                   "power TAU: 0 (default) off, 1 full logit adjustment, more rare-class labels")
 
 
 def _video_options(p: argparse.ArgumentParser) -> None:
     _model_options(p)
     rate = p.add_mutually_exclusive_group()
-    rate.add_argument("--fps", type=float, help="analysed frames per second")
-    rate.add_argument("--every", type=int, help="analyse every Nth frame")
+    rate.add_argument("--fps", type=argument_type("fps"), help="analysed frames per second")
+    rate.add_argument("--every", type=argument_type("every"), help="analyse every Nth frame")
     p.add_argument("--detector", default="default", choices=["default", "seed", "reference"])
     p.add_argument("--smoothing", default="ema", choices=["ema", "window", "none"])
-    p.add_argument("--alpha", type=float, default=0.4, help="ema weight of the newest frame")
-    p.add_argument("--window", type=int, default=5, help="frames in the moving window")
-    p.add_argument("--max-seconds", type=float, help="stop after this much video")
+    p.add_argument("--alpha", type=argument_type("alpha"), default=0.4,
+                   help="ema weight of the newest frame")
+    p.add_argument("--window", type=argument_type("window"), default=5,
+                   help="frames in the moving window")
+    p.add_argument("--max-seconds", type=argument_type("max_seconds"),
+                   help="stop after this much video")
 
 
 def _analysis(args: argparse.Namespace, source, display: bool) -> int:
@@ -181,8 +232,14 @@ def _predict(args: argparse.Namespace) -> int:
 
     classifier = _classifier(args)
     detector = FaceDetector(args.detector)
+    failed = 0
     for image_path in args.images:
-        gray = to_gray(read_image(image_path))
+        try:
+            gray = to_gray(read_image(image_path))
+        except (ValueError, OSError) as e:  # one bad image does not stop the others
+            print(json.dumps({"file": image_path, "error": str(e)}))
+            failed += 1
+            continue
         boxes = detector.detect(gray)
         size = classifier.preprocessing.input_size
         crops = [crop_face(gray, box, size) for box in boxes]
@@ -194,7 +251,10 @@ def _predict(args: argparse.Namespace) -> int:
                               "probabilities": {e: round(float(v), 4)
                                                 for e, v in zip(EMOTIONS, p, strict=True)},
                               "label": EMOTIONS[int(p.argmax())]}))
-    return 0
+    if failed:
+        print(f"fer-kit predict: {failed} of {len(args.images)} images could not be read; "
+              "see the lines with an 'error' field.", file=sys.stderr)
+    return 2 if failed else 0
 
 
 def _add_video(sub: argparse._SubParsersAction) -> None:
@@ -209,7 +269,8 @@ def _add_video(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, help="also write the outputs here")
     _video_options(p)
     p.set_defaults(handler=_live)
-    p = sub.add_parser("predict", help="one JSON line per face found in each image")
+    p = sub.add_parser("predict", help="one JSON line per face found in each image (a line "
+                       "with an 'error' field for an image that cannot be read)")
     p.add_argument("images", nargs="+")
     p.add_argument("--detector", default="default", choices=["default", "seed", "reference"])
     _model_options(p)
@@ -219,15 +280,25 @@ def _add_video(sub: argparse._SubParsersAction) -> None:
 def _evaluate(args: argparse.Namespace) -> int:
     import json
 
-    from .evaluate import evaluate
+    from .evaluate import compare_models, evaluate
     from .sources import load_dataset
 
+    classifiers = _classifiers(args)
     dataset = load_dataset(args.data, skip_bad_rows=args.skip_bad_rows)
     print(dataset.describe())
-    result = evaluate(_classifier(args), dataset, args.split, args.out, tta=args.tta)
+    if len(classifiers) > 1:
+        comparison = compare_models(classifiers, dataset, args.split, tta=args.tta)
+        comparison.save(args.out)
+        print(comparison.models.to_string())
+        print(comparison.pairs.round(4).to_string(index=False))
+        print(f"models.csv, pairs.csv and comparison.json in {args.out}")
+        return 0
+    [classifier] = classifiers.values()
+    result = evaluate(classifier, dataset, args.split, args.out, tta=args.tta)
     metrics = result.metrics
     print(json.dumps({k: metrics[k] for k in ("split", "n", "accuracy", "balanced_accuracy",
-                                              "macro_f1", "top2_accuracy", "log_loss", "ece")}))
+                                              "macro_f1", "top2_accuracy", "log_loss", "ece",
+                                              "ci95")}))
     if args.tta:
         print(json.dumps({"tta": metrics["tta"]["mode"], "accuracy": metrics["tta"]["accuracy"]}))
     print(f"metrics, confusion tables and figures in {args.out}")
@@ -249,8 +320,9 @@ def _leakage(args: argparse.Namespace) -> int:
 
 
 def _add_evaluate(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("evaluate", help="metrics, confusion, calibration and mistakes on a split")
-    _model_options(p)
+    p = sub.add_parser("evaluate", help="metrics, confusion, calibration and mistakes on a split; "
+                       "with several --model, paired comparisons")
+    _model_options(p, several=True)
     p.add_argument("--data", help="FER-2013 CSV or image folder (default: lookup, else synthetic)")
     p.add_argument("--split", default="PublicTest",
                    help="Training, PublicTest or PrivateTest (or train, val, test)")
@@ -260,8 +332,9 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=_evaluate)
     p = sub.add_parser("leakage", help="the seed's leaky protocol against the honest one")
     p.add_argument("--data")
-    p.add_argument("--images", type=int, default=3000, help="rows sampled for the lesson")
-    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--images", type=argument_type("images"), default=3000,
+                   help="rows sampled for the lesson")
+    p.add_argument("--epochs", type=argument_type("epochs"), default=3)
     p.add_argument("--out", type=Path, help="the runs go to OUT/seed and OUT/honest (default: "
                    "one folder each under runs/, named by settings and data)")
     p.set_defaults(handler=_leakage)
@@ -318,23 +391,75 @@ COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_data, _add_train, _add_evaluate, _add_video, _add_report, _add_bench]
 
 
+def _add_debug(p: argparse.ArgumentParser, default: object = False) -> None:
+    """--debug on a parser and every subcommand below it."""
+    p.add_argument("--debug", action="store_true", default=default,
+                   help="show the full traceback of an error")
+    for action in p._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                _add_debug(child, argparse.SUPPRESS)  # keeps a --debug given before it
+
+
 def parser() -> argparse.ArgumentParser:
     """The fer-kit argument parser with every subcommand."""
     p = argparse.ArgumentParser(prog="fer-kit", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
     for add in COMMANDS:
         add(sub)
+    _add_debug(p)
     return p
 
 
+@contextmanager
+def _one_line_warnings() -> Iterator[None]:
+    """Show warnings as `warning: message`, without Python's file and source line."""
+    shown = warnings.formatwarning
+    warnings.formatwarning = lambda message, *_, **__: f"warning: {message}\n"
+    try:
+        yield
+    finally:
+        warnings.formatwarning = shown
+
+
+def _user_message(error: ValueError | OSError) -> str:
+    """The one line an expected error prints: the kit's own message, or the OS error explained."""
+    if isinstance(error, OSError) and error.errno is not None:
+        return explain_os_error(error)
+    return str(error)
+
+
+def _report_bug(command: str, argv: list[str]) -> Path:
+    """Write the current exception's traceback to a log file in the temp folder; its path."""
+    log = Path(tempfile.gettempdir()) / f"fer-kit-{command}-{time.strftime('%Y%m%d-%H%M%S')}-" \
+                                        f"{os.getpid()}.log"
+    return write_text(log, f"fer-kit {' '.join(argv)}\n\n{traceback.format_exc()}")
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run a fer-kit command; errors about the user's input print one clear line, exit 2."""
+    """Run a fer-kit command. An error about the user's input prints one line and exits 2;
+    anything else is a bug: one line and a traceback file, exit 1 (--debug: the traceback)."""
     args = parser().parse_args(argv)
     try:
-        return int(args.handler(args) or 0)
+        with _one_line_warnings():
+            return int(args.handler(args) or 0)
+    except KeyboardInterrupt:
+        print(f"fer-kit {args.command}: interrupted", file=sys.stderr)
+        return 130
     except (ValueError, OSError) as e:
-        print(f"fer-kit {args.command}: error: {e}", file=sys.stderr)
+        if args.debug:
+            raise
+        print(f"fer-kit {args.command}: error: {_user_message(e)}", file=sys.stderr)
         return 2
+    except Exception as e:
+        if args.debug:
+            raise
+        log = _report_bug(args.command, sys.argv[1:] if argv is None else argv)
+        print(f"fer-kit {args.command}: internal error ({type(e).__name__}: "
+              f"{str(e).splitlines()[0] if str(e) else 'no message'}). This is a bug in "
+              f"fer-kit; the full traceback is in {log} (run with --debug to see it here).",
+              file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

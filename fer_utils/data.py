@@ -6,8 +6,8 @@ import gzip
 import hashlib
 import io
 import itertools
-import os
 import warnings
+import zipfile
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
@@ -16,12 +16,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .atomic import atomic_path
 from .labels import EMOTIONS, NUM_CLASSES, USAGES, usage_name
 from .paths import CACHE_DIR
 
 IMAGE_SIZE = 48
 PIXELS = IMAGE_SIZE * IMAGE_SIZE
-_CACHE_VERSION = 1
+_CACHE_VERSION = 2
 
 
 class DataError(ValueError):
@@ -76,15 +77,6 @@ class FaceDataset:
         kind = "SYNTHETIC faces drawn by fer_utils.synth" if self.synthetic else "FER-2013"
         parts = ", ".join(f"{u} {int((self.usage == u).sum()):,}" for u in self.usages)
         return f"{kind} from {self.source}: {len(self):,} images ({parts})"
-
-
-def sha256(path: Path) -> str:
-    """Hex SHA-256 of a file."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def assign_usage(labels: np.ndarray, seed: int = 0,
@@ -168,6 +160,15 @@ def _text_blocks(raw: bytes, size: int = 1 << 22) -> Iterator[bytes]:
 _TO_COMMAS = bytes.maketrans(b" ", b",")
 
 
+def _unsigned(blocks: Iterable[bytes]) -> Iterator[bytes]:
+    """The blocks, stopped by a ValueError at the first sign (+ or -): the checked parse
+    names its row, since a FER-2013 field never holds one."""
+    for block in blocks:
+        if b"+" in block or b"-" in block:
+            raise ValueError("a signed value")
+        yield block
+
+
 def _comma_rows(blocks: Iterable[bytes]) -> Iterator[bytes]:
     """The text's lines, with every pixel its own comma-separated field."""
     rest = b""
@@ -196,9 +197,9 @@ def _parse_fast(raw: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray | None] 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # a header without rows
-            grid = np.loadtxt(_comma_rows(itertools.chain([first], blocks)), dtype=np.uint8,
-                              delimiter=",", comments=None, skiprows=1, converters=converters,
-                              ndmin=2, encoding="latin-1")
+            rows = _comma_rows(_unsigned(itertools.chain([first], blocks)))
+            grid = np.loadtxt(rows, dtype=np.uint8, delimiter=",", comments=None, skiprows=1,
+                              converters=converters, ndmin=2, encoding="latin-1")
     except (ValueError, KeyError, zlib.error):  # a bad value or row; a broken gzip stream
         return None
     labels = grid[:, start["emotion"]].astype(np.int64)
@@ -209,8 +210,25 @@ def _parse_fast(raw: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray | None] 
     return labels, np.ascontiguousarray(images), usage
 
 
+def _check_text(path: Path, text: bytes) -> None:
+    """Refuse UTF-16 and binary files, naming the file and what to do."""
+    if text[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        raise DataError(f"{path}: the file is UTF-16 text; save it again as UTF-8 (in Excel: "
+                        "'CSV UTF-8') with the header 'emotion,pixels,Usage'.")
+    try:
+        text.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path}: byte {e.start} is not UTF-8 text, so this is not a FER-2013 "
+                        "CSV (a binary file, or text in another encoding); save it as UTF-8 "
+                        "with the header 'emotion,pixels,Usage'.") from None
+    if b"\0" in text:
+        raise DataError(f"{path}: the file holds NUL bytes, so it is binary, not a FER-2013 CSV; "
+                        "expected the header 'emotion,pixels,Usage'.")
+
+
 def _read_table(path: Path, text: bytes) -> pd.DataFrame:
     """The CSV as text columns (names stripped)."""
+    _check_text(path, text)
     try:
         table = pd.read_csv(io.BytesIO(text), dtype=str, keep_default_na=False)
     except pd.errors.ParserError as e:
@@ -272,49 +290,66 @@ def _parse_checked(path: Path, raw: bytes, skip_bad_rows: bool
     return labels, images.reshape(-1, IMAGE_SIZE, IMAGE_SIZE), usage, len(problems)
 
 
-def read_fer2013_csv(path: str | Path, *, skip_bad_rows: bool = False,
-                     seed: int = 0) -> FaceDataset:
-    """Parse a FER-2013 CSV (`emotion,pixels,Usage`, optionally gzipped) into a FaceDataset."""
-    path = Path(path)
-    raw = _read_bytes(path)
-    checksum = hashlib.sha256(raw).hexdigest()
+def _parse_csv(path: Path, raw: bytes, skip_bad_rows: bool, seed: int) -> FaceDataset:
+    """The dataset in a FER-2013 CSV's bytes: the fast parse, else the checked one."""
     fast = _parse_fast(raw)
     labels, images, usage, skipped = (*fast, 0) if fast is not None else \
         _parse_checked(path, raw, skip_bad_rows)
     return FaceDataset(images=images, labels=labels,
                        usage=usage if usage is not None else assign_usage(labels, seed),
-                       source=str(path), checksum=checksum, skipped_rows=skipped)
+                       source=str(path), checksum=hashlib.sha256(raw).hexdigest(),
+                       skipped_rows=skipped)
 
 
-def _cache_file(path: Path) -> Path:
-    key = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:12]
-    return CACHE_DIR / f"{path.name.split('.')[0]}-{key}.npz"
+def read_fer2013_csv(path: str | Path, *, skip_bad_rows: bool = False,
+                     seed: int = 0) -> FaceDataset:
+    """Parse a FER-2013 CSV (`emotion,pixels,Usage`, optionally gzipped) into a FaceDataset."""
+    path = Path(path)
+    return _parse_csv(path, _read_bytes(path), skip_bad_rows, seed)
+
+
+def _cache_file(path: Path, checksum: str) -> Path:
+    """Where the parsed arrays of a CSV with this content are kept ($FER_KIT_CACHE)."""
+    return CACHE_DIR / f"{path.name.split('.')[0]}-v{_CACHE_VERSION}-{checksum[:16]}.npz"
+
+
+def _read_cache(file: Path, path: Path, checksum: str) -> FaceDataset | None:
+    """The dataset saved in a cache file, or None when there is none or it is unreadable."""
+    try:
+        with np.load(file) as saved:
+            return FaceDataset(images=saved["images"], labels=saved["labels"],
+                               usage=saved["usage"], source=str(path), checksum=checksum)
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+        return None
+
+
+def _write_cache(file: Path, dataset: FaceDataset) -> None:
+    """Save the parsed arrays, readable by their owner only."""
+    with atomic_path(file) as tmp:
+        np.savez(tmp, images=dataset.images, labels=dataset.labels, usage=dataset.usage)
+        tmp.chmod(0o600)
 
 
 def load_fer2013_csv(path: str | Path, *, skip_bad_rows: bool = False, cache: bool = True,
                      synthetic: bool = False) -> FaceDataset:
-    """Load a FER-2013 CSV, reusing the parsed arrays while the file is unchanged."""
+    """Load a FER-2013 CSV, reusing the arrays parsed from the same content before.
+
+    The file is read every time (so a user who may not read it gets no cached copy), and
+    its SHA-256 picks the cache entry.
+    """
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: no such file. Check the path, set FER2013_CSV, or see "
                         "data/README.md for how to get FER-2013.")
-    stat = path.stat()
-    stamp = np.array([_CACHE_VERSION, stat.st_size, stat.st_mtime_ns], dtype=np.int64)
-    cache_file = _cache_file(path)
-    if cache and cache_file.exists():
-        with np.load(cache_file) as saved:
-            if np.array_equal(saved["stamp"], stamp):
-                return FaceDataset(images=saved["images"], labels=saved["labels"],
-                                   usage=saved["usage"], source=str(path), synthetic=synthetic,
-                                   checksum=str(saved["checksum"]))
-    dataset = replace(read_fer2013_csv(path, skip_bad_rows=skip_bad_rows), synthetic=synthetic)
-    if cache and not dataset.skipped_rows:
-        cache_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache_file.with_suffix(".tmp.npz")
-        np.savez(tmp, images=dataset.images, labels=dataset.labels, usage=dataset.usage,
-                 checksum=dataset.checksum, stamp=stamp)
-        os.replace(tmp, cache_file)
-    return dataset
+    raw = _read_bytes(path)
+    checksum = hashlib.sha256(raw).hexdigest()
+    file = _cache_file(path, checksum)
+    dataset = _read_cache(file, path, checksum) if cache and file.exists() else None
+    if dataset is None:
+        dataset = _parse_csv(path, raw, skip_bad_rows, seed=0)
+        if cache and not dataset.skipped_rows:
+            _write_cache(file, dataset)
+    return replace(dataset, synthetic=synthetic)
 
 
 def synthetic_sidecar(csv: str | Path) -> Path:

@@ -1,14 +1,22 @@
-"""Honest evaluation: metrics, calibration, test-time augmentation, mistakes, comparisons."""
+"""Honest evaluation: metrics with bootstrap intervals, calibration, test-time augmentation,
+mistakes, paired comparisons of models, and the prior correction's trade-off."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import itertools
+import math
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
-from sklearn import metrics as skm
+import pandas as pd
 
-from .labels import EMOTIONS, NUM_CLASSES
+from . import plots
+from .artifacts import add_prior, card_path, load_model, update_card
+from .atomic import atomic_path, write_json
+from .labels import EMOTIONS, NUM_CLASSES, usage_name
+from .model import FaceClassifier
+from .outputs import output_set
 
 
 def expected_calibration_error(labels: np.ndarray, probs: np.ndarray, bins: int = 15) -> float:
@@ -31,28 +39,122 @@ def top_k_accuracy(labels: np.ndarray, probs: np.ndarray, k: int = 2) -> float:
     return float((top == labels[:, None]).any(axis=1).mean())
 
 
+def confusion_counts(labels: np.ndarray, predicted: np.ndarray,
+                     rows: np.ndarray | None = None) -> np.ndarray:
+    """Confusion matrix (7, 7), or one per row of `rows` (R, 7, 7): index sets into the faces."""
+    codes = np.asarray(labels) * NUM_CLASSES + np.asarray(predicted)
+    cells = NUM_CLASSES * NUM_CLASSES
+    if rows is None:
+        return np.bincount(codes, minlength=cells).reshape(NUM_CLASSES, NUM_CLASSES)
+    offsets = cells * np.arange(len(rows))[:, None]
+    counts = np.bincount((codes[rows] + offsets).ravel(), minlength=cells * len(rows))
+    return counts.reshape(len(rows), NUM_CLASSES, NUM_CLASSES)
+
+
+def _ratio(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a / b, and 0 where b is 0."""
+    return np.divide(a, b, out=np.zeros(np.shape(a)), where=b > 0)
+
+
+def per_class_scores(counts: np.ndarray) -> dict[str, np.ndarray]:
+    """Precision, recall, F1 and support per class of confusion matrices (..., 7, 7).
+
+    A class never predicted has precision 0; a class with no faces has recall and F1 0.
+    """
+    hits = np.diagonal(counts, axis1=-2, axis2=-1).astype(np.float64)
+    support, said = counts.sum(axis=-1), counts.sum(axis=-2)
+    return {"precision": _ratio(hits, said), "recall": _ratio(hits, support),
+            "f1": _ratio(2 * hits, support + said), "support": support}
+
+
+def headline_scores(counts: np.ndarray) -> dict[str, np.ndarray]:
+    """Accuracy, balanced accuracy and macro F1 (over classes present) of confusion matrices."""
+    scores = per_class_scores(counts)
+    present = scores["support"] > 0
+    classes = present.sum(axis=-1)
+    hits = np.diagonal(counts, axis1=-2, axis2=-1).sum(axis=-1)
+    return {"accuracy": hits / counts.sum(axis=(-2, -1)),
+            "balanced_accuracy": (scores["recall"] * present).sum(axis=-1) / classes,
+            "macro_f1": (scores["f1"] * present).sum(axis=-1) / classes}
+
+
 def classification_metrics(labels: np.ndarray, probs: np.ndarray) -> dict:
     """Accuracy, balanced accuracy, macro F1, top-2, log loss, ECE and per-class figures."""
     labels = np.asarray(labels)
     probs = np.asarray(probs, dtype=np.float64)
-    predicted = probs.argmax(axis=1)
-    classes = list(range(NUM_CLASSES))
-    precision, recall, f1, support = skm.precision_recall_fscore_support(
-        labels, predicted, labels=classes, zero_division=0)
-    present = support > 0
+    counts = confusion_counts(labels, probs.argmax(axis=1))
+    per_class = per_class_scores(counts)
     return {
         "n": int(len(labels)),
-        "accuracy": float((predicted == labels).mean()),
-        "balanced_accuracy": float(recall[present].mean()),
-        "macro_f1": float(f1[present].mean()),
+        **{k: float(v) for k, v in headline_scores(counts).items()},
         "top2_accuracy": top_k_accuracy(labels, probs, 2),
         "log_loss": float(-np.log(np.clip(probs[np.arange(len(labels)), labels], 1e-12, 1)).mean()),
         "ece": expected_calibration_error(labels, probs),
         "per_class": {
-            name: {"precision": float(precision[k]), "recall": float(recall[k]),
-                   "f1": float(f1[k]), "support": int(support[k])}
+            name: {"precision": float(per_class["precision"][k]),
+                   "recall": float(per_class["recall"][k]), "f1": float(per_class["f1"][k]),
+                   "support": int(per_class["support"][k])}
             for k, name in enumerate(EMOTIONS)},
     }
+
+
+# --------------------------------------------------------------------------- statistics
+
+
+def stratified_resamples(labels: np.ndarray, resamples: int = 1000,
+                         seed: int = 0) -> np.ndarray:
+    """Bootstrap row indices (resamples, n), each class's rows drawn from that class only."""
+    rng = np.random.default_rng(seed)
+    classes = [np.flatnonzero(labels == k) for k in np.unique(labels)]
+    return np.concatenate([rows[rng.integers(0, len(rows), (resamples, len(rows)))]
+                           for rows in classes], axis=1)
+
+
+def _interval(values: np.ndarray) -> list[float]:
+    """The central 95% of bootstrap values, [low, high]."""
+    return [float(v) for v in np.percentile(values, [2.5, 97.5])]
+
+
+def bootstrap_ci(labels: np.ndarray, probs: np.ndarray, resamples: int = 1000,
+                 seed: int = 0) -> dict[str, list[float]]:
+    """95% stratified-bootstrap intervals [low, high] of accuracy, balanced accuracy, macro F1."""
+    rows = stratified_resamples(np.asarray(labels), resamples, seed)
+    scores = headline_scores(confusion_counts(labels, np.asarray(probs).argmax(axis=1), rows))
+    return {name: _interval(values) for name, values in scores.items()}
+
+
+def mcnemar_exact(correct_a: np.ndarray, correct_b: np.ndarray) -> dict:
+    """Exact McNemar test: a two-sided binomial(n, 1/2) test on the faces only one model gets.
+
+    Returns how many faces only A and only B classify right, and the p-value.
+    """
+    only_a = int(np.sum(correct_a & ~correct_b))
+    only_b = int(np.sum(~correct_a & correct_b))
+    n = only_a + only_b
+    tail = sum(math.comb(n, i) for i in range(min(only_a, only_b) + 1)) / 2**n
+    return {"only_a": only_a, "only_b": only_b, "p_value": min(1.0, 2 * tail)}
+
+
+def paired_tests(labels: np.ndarray, probs: dict[str, np.ndarray], resamples: int = 1000,
+                 seed: int = 0) -> pd.DataFrame:
+    """For every pair of models scored on the same faces: the accuracy difference A - B with
+    its 95% paired stratified-bootstrap interval, and the exact McNemar test."""
+    labels = np.asarray(labels)
+    rows = stratified_resamples(labels, resamples, seed)
+    correct = {name: p.argmax(axis=1) == labels for name, p in probs.items()}
+    table = []
+    for a, b in itertools.combinations(correct, 2):
+        differences = correct[a][rows].mean(axis=1) - correct[b][rows].mean(axis=1)
+        test = mcnemar_exact(correct[a], correct[b])
+        low, high = _interval(differences)
+        table.append({"model_a": a, "model_b": b,
+                      "accuracy_difference": float(correct[a].mean() - correct[b].mean()),
+                      "difference_ci95_low": low, "difference_ci95_high": high,
+                      "only_a_right": test["only_a"], "only_b_right": test["only_b"],
+                      "mcnemar_p": test["p_value"]})
+    columns = ["model_a", "model_b", "accuracy_difference", "difference_ci95_low",
+               "difference_ci95_high", "only_a_right", "only_b_right", "mcnemar_p"]
+    return pd.DataFrame(table, columns=columns)
 
 
 TTA_MODES = ("flip", "flip+crops")
@@ -82,11 +184,9 @@ def predict_faces(classifier, faces: np.ndarray, tta: str | None = None) -> np.n
     return np.mean([classifier.predict(view) for view in tta_views(faces, tta)], axis=0)
 
 
-def confusion(labels: np.ndarray, probs: np.ndarray, normalize: bool = False):
+def confusion(labels: np.ndarray, probs: np.ndarray, normalize: bool = False) -> pd.DataFrame:
     """Confusion matrix as a DataFrame (rows: true emotion, columns: predicted)."""
-    import pandas as pd
-
-    matrix = skm.confusion_matrix(labels, probs.argmax(axis=1), labels=list(range(NUM_CLASSES)))
+    matrix = confusion_counts(labels, probs.argmax(axis=1))
     if normalize:
         totals = matrix.sum(axis=1, keepdims=True)
         matrix = np.divide(matrix, totals, out=np.zeros(matrix.shape), where=totals > 0).round(4)
@@ -95,10 +195,9 @@ def confusion(labels: np.ndarray, probs: np.ndarray, normalize: bool = False):
     return frame
 
 
-def confident_mistakes(labels: np.ndarray, probs: np.ndarray, per_pair: int = 1):
+def confident_mistakes(labels: np.ndarray, probs: np.ndarray,
+                       per_pair: int = 1) -> pd.DataFrame:
     """The most confident wrong predictions per (true, predicted) pair, most confident first."""
-    import pandas as pd
-
     predicted = probs.argmax(axis=1)
     wrong = np.flatnonzero(predicted != labels)
     table = pd.DataFrame({"index": wrong, "true": np.array(EMOTIONS)[labels[wrong]],
@@ -108,10 +207,8 @@ def confident_mistakes(labels: np.ndarray, probs: np.ndarray, per_pair: int = 1)
     return table.groupby(["true", "predicted"]).head(per_pair).reset_index(drop=True)
 
 
-def reliability(labels: np.ndarray, probs: np.ndarray, bins: int = 15):
+def reliability(labels: np.ndarray, probs: np.ndarray, bins: int = 15) -> pd.DataFrame:
     """Per confidence bin: mean confidence, accuracy and count (the reliability diagram)."""
-    import pandas as pd
-
     confidence = probs.max(axis=1)
     edges = np.linspace(0.0, 1.0, bins + 1)
     which = np.clip(np.digitize(confidence, edges[1:-1], right=True), 0, bins - 1)
@@ -135,16 +232,21 @@ class Evaluation:
 
 
 def evaluate(classifier, dataset, split: str = "PublicTest", out: str | Path | None = None,
-             tta: str | None = None) -> Evaluation:
-    """Metrics (single crop, and TTA beside it), confusion tables and figures for one split."""
-    from .atomic import atomic_path, write_json
-    from .labels import usage_name
+             tta: str | None = None, resamples: int = 1000, seed: int = 0) -> Evaluation:
+    """Metrics with bootstrap intervals (single crop, and TTA beside it), confusion tables and
+    figures for one split.
 
+    The files replace those of an earlier evaluation in `out` only once all are written.
+    """
     part = dataset.split(split)
     probs = predict_faces(classifier, part.images)
     metrics = {"model": classifier.name, "data": dataset.source, "sha256": dataset.checksum,
                "synthetic": dataset.synthetic, "split": usage_name(split),
-               **classification_metrics(part.labels, probs)}
+               "prior_correction": getattr(classifier, "prior_correction", 0.0),
+               **classification_metrics(part.labels, probs),
+               "ci95": bootstrap_ci(part.labels, probs, resamples, seed),
+               "bootstrap": {"resamples": resamples, "seed": seed,
+                             "stratified": "rows resampled within each true class"}}
     if tta:
         tta_probs = predict_faces(classifier, part.images, tta)
         tta_metrics = classification_metrics(part.labels, tta_probs)
@@ -153,9 +255,13 @@ def evaluate(classifier, dataset, split: str = "PublicTest", out: str | Path | N
     result = Evaluation(metrics=metrics, labels=part.labels, probs=probs, images=part.images)
     if out is None:
         return result
-    from . import plots
+    with output_set(out, "evaluation") as run:
+        result.files = run.commit(_write_evaluation(run.stage, metrics, part, probs))
+    return result
 
-    out = Path(out)
+
+def _write_evaluation(out: Path, metrics: dict, part, probs: np.ndarray) -> dict[str, Path]:
+    """metrics.json, the confusion tables and the figures of one evaluation, in `out`."""
     files = {"metrics": write_json(out / "metrics.json", metrics)}
     for name, normalize in (("confusion", False), ("confusion_normalized", True)):
         with atomic_path(out / f"{name}.csv") as tmp:
@@ -171,32 +277,89 @@ def evaluate(classifier, dataset, split: str = "PublicTest", out: str | Path | N
     for key, fig in figures.items():
         files[key] = plots.save_figure(fig, out / f"{key.removesuffix('_png')}.png")
         plots.plt.close(fig)
-    result.files = files
-    return result
+    return files
+
+
+@dataclass
+class Comparison:
+    """Models scored on the same faces: one row each, and paired tests for every pair."""
+
+    models: pd.DataFrame
+    pairs: pd.DataFrame
+    metrics: dict[str, dict]
+
+    def _repr_html_(self) -> str:
+        return self.models.to_html() + self.pairs.round(4).to_html(index=False)
+
+    def save(self, out: str | Path) -> dict[str, Path]:
+        """Write models.csv, pairs.csv and comparison.json (every model's full metrics)."""
+        out = Path(out)
+        files = {}
+        for name, table in (("models", self.models), ("pairs", self.pairs)):
+            with atomic_path(out / f"{name}.csv") as tmp:
+                table.to_csv(tmp, index=name == "models")
+            files[name] = out / f"{name}.csv"
+        files["comparison"] = write_json(out / "comparison.json", {
+            "models": self.metrics, "pairs": self.pairs.to_dict("records")})
+        return files
 
 
 def compare_models(classifiers: dict, dataset, split: str = "PublicTest",
-                   tta: str | None = "flip"):
-    """Several models on the same split, one row each (single crop, plus TTA accuracy)."""
-    import pandas as pd
-
-    rows = []
+                   tta: str | None = "flip", resamples: int = 1000,
+                   seed: int = 0) -> Comparison:
+    """Several models on the same split: one row each with 95% bootstrap intervals, plus the
+    paired accuracy-difference interval and exact McNemar test for every pair."""
+    rows, metrics, probs = [], {}, {}
     for name, classifier in classifiers.items():
-        metrics = evaluate(classifier, dataset, split, tta=tta).metrics
+        result = evaluate(classifier, dataset, split, tta=tta, resamples=resamples, seed=seed)
+        metrics[name], probs[name] = result.metrics, result.probs
         row = {"model": name, "input": f"{classifier.preprocessing.input_size}px "
                                        f"{classifier.preprocessing.scale}",
-               **{k: metrics[k] for k in ("accuracy", "balanced_accuracy", "macro_f1",
-                                          "top2_accuracy", "log_loss", "ece", "n")}}
+               **{k: result.metrics[k] for k in ("accuracy", "balanced_accuracy", "macro_f1",
+                                                 "top2_accuracy", "log_loss", "ece", "n")}}
+        for key, (low, high) in result.metrics["ci95"].items():
+            row.update({f"{key}_ci95_low": low, f"{key}_ci95_high": high})
         if tta:
-            row[f"accuracy_{tta}_tta"] = metrics["tta"]["accuracy"]
+            row[f"accuracy_{tta}_tta"] = result.metrics["tta"]["accuracy"]
         rows.append(row)
-    return pd.DataFrame(rows).set_index("model").round(4)
+    labels = dataset.split(split).labels
+    return Comparison(models=pd.DataFrame(rows).set_index("model").round(4),
+                      pairs=paired_tests(labels, probs, resamples, seed), metrics=metrics)
 
 
-def metrics_table(metrics: dict):
+PRIOR_TAUS = (0.0, 0.5, 1.0)
+
+
+def prior_correction_table(classifier: FaceClassifier, dataset, split: str = "PublicTest",
+                           taus: tuple[float, ...] = PRIOR_TAUS) -> pd.DataFrame:
+    """Accuracy, balanced accuracy, macro F1 and disgust recall at each prior correction tau."""
+    part = dataset.split(split)
+    rows = []
+    for tau in taus:
+        scores = classification_metrics(
+            part.labels, replace(classifier, prior_correction=tau).predict(part.images))
+        rows.append({"tau": tau, **{k: scores[k] for k in ("accuracy", "balanced_accuracy",
+                                                            "macro_f1")},
+                     "disgust_recall": scores["per_class"]["disgust"]["recall"]})
+    return pd.DataFrame(rows).set_index("tau")
+
+
+def record_prior_correction(model_path: str | Path, dataset,
+                            split: str = "PublicTest") -> pd.DataFrame | None:
+    """Write the Training prior of `dataset` into the model's card and, when every class has
+    Training images, the tau table on `split` too; returns that table."""
+    add_prior(card_path(model_path), dataset)
+    classifier = load_model(model_path)
+    if not (classifier.prior > 0).all():
+        return None
+    table = prior_correction_table(classifier, dataset, split)
+    update_card(card_path(model_path), {"prior_correction": {
+        "split": usage_name(split), "by_tau": table.reset_index().to_dict("records")}})
+    return table
+
+
+def metrics_table(metrics: dict) -> pd.DataFrame:
     """Headline metrics as a one-column table, with the TTA figures beside when present."""
-    import pandas as pd
-
     keys = ("n", "accuracy", "balanced_accuracy", "macro_f1", "top2_accuracy", "log_loss", "ece")
     table = pd.DataFrame({"single crop": [metrics[k] for k in keys]}, index=list(keys))
     if "tta" in metrics:

@@ -93,6 +93,8 @@ class FaceDetector:
 
     def _cascade(self, gray: np.ndarray, scale: float, min_size: int,
                  max_size: int = 0) -> np.ndarray:
+        if min(gray.shape[:2]) / scale < min_size:  # too small to hold the smallest face
+            return np.zeros((0, 4), np.int32)
         small = gray if scale == 1.0 else cv2.resize(
             gray, (round(gray.shape[1] / scale), round(gray.shape[0] / scale)),
             interpolation=cv2.INTER_AREA)

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import cv2
 import numpy as np
 
 
 def read_image(path: str) -> np.ndarray:
     """An image file as it is stored (gray, BGR or BGRA), or a clear error."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"{path}: no such image file; check the path.")
     image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if image is None:
-        raise ValueError(f"{path}: cannot read this image (missing, corrupt or not an image).")
+        raise ValueError(f"{path}: cannot read this image (corrupt, or not an image); check "
+                         "that it opens in an image viewer.")
     if image.dtype == np.uint16:
         image = (image / 257).astype(np.uint8)
     return image

@@ -10,6 +10,7 @@ import numpy as np
 import tensorflow as tf
 
 from .labels import EMOTIONS, NUM_CLASSES
+from .options import check
 from .pipeline import Preprocessing, preprocess
 
 # One FaceClassifier per loaded model compiles its own function; TensorFlow's retracing
@@ -78,25 +79,55 @@ def check_face_model(model: keras.Model, source: str) -> None:
                          f"{NUM_CLASSES} FER-2013 emotions ({', '.join(EMOTIONS)}).")
 
 
+def correct_for_prior(probs: np.ndarray, prior: np.ndarray, tau: float) -> np.ndarray:
+    """Logit adjustment (Menon et al. 2021): log p - tau * log prior, renormalised per row."""
+    adjusted = np.asarray(probs, np.float64) * np.asarray(prior, np.float64) ** -tau
+    return (adjusted / adjusted.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
 @dataclass
 class FaceClassifier:
-    """A Keras model together with the preprocessing it was trained with."""
+    """A Keras model together with the preprocessing it was trained with.
+
+    With `prior_correction` tau > 0, predictions divide out the Training class prior that the
+    model card records, raised to tau: rare classes such as disgust are predicted more often.
+    """
 
     model: keras.Model
     preprocessing: Preprocessing = field(default_factory=Preprocessing)
     name: str = "model"
     card: dict = field(default_factory=dict)
+    prior_correction: float = 0.0
 
     def __post_init__(self) -> None:
         check_face_model(self.model, self.name)
+        check("prior_correction", self.prior_correction)
+        if self.prior_correction and self.prior is None:
+            raise ValueError(
+                f"{self.name}: a prior correction needs the Training class frequencies, and "
+                "this model's card records none. Add them with fer_utils.artifacts.add_prior "
+                "(card file, training data), or use a prior correction of 0.")
+        if self.prior_correction and not (self.prior > 0).all():
+            missing = ", ".join(e for e, f in zip(EMOTIONS, self.prior, strict=True) if f == 0)
+            raise ValueError(f"{self.name}: its card's prior has no Training images of "
+                             f"{missing}, so no prior correction is defined; use 0.")
         self._forward = tf.function(lambda x: self.model(x, training=False),
                                     reduce_retracing=True)
 
+    @property
+    def prior(self) -> np.ndarray | None:
+        """The Training class frequencies from the model card, in EMOTIONS order, if recorded."""
+        frequency = self.card.get("prior", {}).get("frequency")
+        return None if frequency is None else np.array([frequency[e] for e in EMOTIONS])
+
     def predict(self, faces: np.ndarray, batch_size: int = 256) -> np.ndarray:
-        """Class probabilities (N, 7) for uint8 grayscale faces (N, H, W)."""
+        """Class probabilities (N, 7) for uint8 grayscale faces (N, H, W), prior-corrected."""
         faces = np.asarray(faces)
         if len(faces) == 0:
             return np.zeros((0, NUM_CLASSES), np.float32)
         out = [self._forward(preprocess(faces[i:i + batch_size], self.preprocessing)).numpy()
                for i in range(0, len(faces), batch_size)]
-        return np.concatenate(out).astype(np.float32)
+        probs = np.concatenate(out).astype(np.float32)
+        if self.prior_correction:
+            return correct_for_prior(probs, self.prior, self.prior_correction)
+        return probs

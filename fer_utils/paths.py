@@ -18,7 +18,8 @@ def _kit_root() -> Path:
 
 ROOT = _kit_root()
 DATA_DIR = ROOT / "data"
-CACHE_DIR = DATA_DIR / "cache"
+# Parsed datasets; move them with FER_KIT_CACHE (for example to a private or faster disk).
+CACHE_DIR = Path(os.environ.get("FER_KIT_CACHE") or DATA_DIR / "cache")
 SAMPLES_DIR = DATA_DIR / "samples"
 MODELS_DIR = ROOT / "models"
 RUNS_DIR = ROOT / "runs"
@@ -26,6 +27,7 @@ REPORTS_DIR = ROOT / "reports"
 NOTEBOOKS_DIR = ROOT / "notebooks"
 SHIPPED_MODEL = MODELS_DIR / "fer_cnn.keras"
 SHIPPED_LOG = MODELS_DIR / "fer_cnn.log.csv"  # its training log, epoch by epoch
+PREVIOUS_MODEL = MODELS_DIR / "previous" / "fer_cnn.keras"
 
 
 def run_folder(kind: str, settings: dict, data: str, root: str | Path | None = None) -> Path:

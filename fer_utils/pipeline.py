@@ -13,6 +13,7 @@ import numpy as np
 import tensorflow as tf
 
 from .labels import NUM_CLASSES
+from .options import check_fields
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,7 @@ class Preprocessing:
     def __post_init__(self) -> None:
         if self.scale not in ("unit", "symmetric"):
             raise ValueError(f"scale must be 'unit' or 'symmetric', not {self.scale!r}")
+        check_fields(self, ("input_size",))
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -52,6 +54,9 @@ class Augmentation:
     zoom: float = 0.1  # scale uniform in 1 +- zoom
     erase: float = 0.0  # probability of blanking one random rectangle
     crop_pad: int = 0  # reflect-pad this many pixels, then crop a random window of the size
+
+    def __post_init__(self) -> None:
+        check_fields(self, ("rotation_deg", "shift", "zoom", "erase", "crop_pad"))
 
     def to_dict(self) -> dict:
         return asdict(self)

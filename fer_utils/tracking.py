@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .geometry import iou
+from .options import check_fields
 
 
 @dataclass
@@ -54,8 +55,7 @@ class Smoothing:
     def __post_init__(self) -> None:
         if self.method not in ("ema", "window", "none"):
             raise ValueError(f"smoothing must be 'ema', 'window' or 'none', not {self.method!r}")
-        if not 0 < self.alpha <= 1 or self.window < 1:
-            raise ValueError("smoothing needs 0 < alpha <= 1 and window >= 1")
+        check_fields(self, ("alpha", "window"))
 
 
 @dataclass

@@ -2,13 +2,14 @@
 
 A run folder holds `last.keras` (weights and optimizer state after the last finished epoch),
 `best.keras` (best validation accuracy), `log.csv`, `state.json` and, when done, the exported
-model `fer_cnn.*` with its model card.
+model `fer_cnn.*` with its model card and `manifest.json`. One run writes a folder at a time.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -21,8 +22,10 @@ from .artifacts import export_model, model_card, save_keras
 from .atomic import atomic_path, write_json
 from .balance import class_weights, oversample
 from .data import FaceDataset
-from .evaluate import classification_metrics
+from .evaluate import classification_metrics, record_prior_correction
 from .model import FaceClassifier, build_model
+from .options import check_fields
+from .outputs import output_lock, visible_files, write_manifest
 from .pipeline import (
     Augmentation,
     Preprocessing,
@@ -53,6 +56,7 @@ class TrainConfig:
     momentum: float = 0.9  # SGD only
     weight_decay: float = 0.0  # decoupled; BatchNorm gamma/beta and biases are exempt
     early_dropout_epochs: int = 0  # conv blocks' Dropout only for the first N epochs; 0: always
+    ema_momentum: float = 0.0  # EMA of the weights for validation, best checkpoint, export; 0: off
     augmentation: Augmentation | None = field(default_factory=Augmentation)
     balance: str = "none"  # none | class_weight | oversample (training split only)
     label_smoothing: float = 0.1
@@ -64,6 +68,9 @@ class TrainConfig:
             raise ValueError(f"balance must be one of {', '.join(BALANCING)}")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}")
+        check_fields(self, ("epochs", "batch_size", "learning_rate", "warmup_epochs", "momentum",
+                            "weight_decay", "early_dropout_epochs", "label_smoothing", "patience",
+                            "ema_momentum"))
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -126,11 +133,12 @@ def make_optimizer(config: TrainConfig, steps: int) -> keras.optimizers.Optimize
     schedule = WarmupCosine(config.learning_rate, config.warmup_epochs * steps,
                             config.epochs * steps)
     decay = config.weight_decay or None
+    ema = {"use_ema": bool(config.ema_momentum), "ema_momentum": config.ema_momentum}
     if config.optimizer == "sgd":
         optimizer = keras.optimizers.SGD(schedule, momentum=config.momentum, nesterov=True,
-                                         weight_decay=decay)
+                                         weight_decay=decay, **ema)
     else:
-        optimizer = keras.optimizers.Adam(schedule, weight_decay=decay)
+        optimizer = keras.optimizers.Adam(schedule, weight_decay=decay, **ema)
     if decay:
         optimizer.exclude_from_weight_decay(var_names=list(NO_DECAY))
     return optimizer
@@ -196,8 +204,49 @@ class EarlyDropout(keras.callbacks.Callback):
             layer.rate = self.rates.get(layer.name, layer.rate)
 
 
+def swap_ema_weights(model: keras.Model) -> None:
+    """Exchange the model's trainable weights with the optimizer's moving averages, bit-exact.
+
+    keras.callbacks.SwapEMAWeights swaps through sums and differences on TensorFlow, which
+    rounds, and an exact resume needs the raw weights back unchanged.
+    """
+    optimizer = model.optimizer
+    for weight, average in zip(optimizer._trainable_variables,
+                               optimizer._model_variables_moving_average, strict=True):
+        raw = keras.ops.convert_to_numpy(weight)
+        weight.assign(average)
+        average.assign(raw)
+
+
+@contextmanager
+def ema_weights(model: keras.Model):
+    """Inside the block the model holds the EMA weights, when its optimizer keeps them."""
+    if not model.optimizer.use_ema:
+        yield
+        return
+    swap_ema_weights(model)
+    try:
+        yield
+    finally:
+        swap_ema_weights(model)
+
+
+class EMAValidation(keras.callbacks.Callback):
+    """Validate with the EMA weights, then hand the raw weights back to training."""
+
+    def on_test_begin(self, logs=None):
+        swap_ema_weights(self.model)
+
+    def on_test_end(self, logs=None):
+        swap_ema_weights(self.model)
+
+
 class Checkpoint(keras.callbacks.Callback):
-    """After each epoch: atomic last/best checkpoints, the CSV log, and early stopping."""
+    """After each epoch: atomic last/best checkpoints, the CSV log, and early stopping.
+
+    With EMA, best.keras holds the EMA weights and last.keras the raw ones (the optimizer's
+    averages travel in its state), so that a resumed run continues exactly.
+    """
 
     def __init__(self, out: Path, state: dict, patience: int):
         super().__init__()
@@ -221,7 +270,8 @@ class Checkpoint(keras.callbacks.Callback):
         val = float(logs.get("val_accuracy", 0.0))
         if val > self.state["best_val_accuracy"]:
             self.state.update(best_val_accuracy=val, best_epoch=epoch + 1, wait=0)
-            save_keras(self.model, self.out / "best.keras")
+            with ema_weights(self.model):
+                save_keras(self.model, self.out / "best.keras")
         else:
             self.state["wait"] += 1
         save_keras(self.model, self.out / "last.keras")
@@ -282,7 +332,9 @@ def _load_state(out: Path, config: TrainConfig, dataset: FaceDataset) -> dict:
     if not path.exists():
         return _new_state(config, dataset)
     state = json.loads(path.read_text())
-    differences = _setting_differences(state["config"], config.to_dict())
+    # Read back as a config first, so that a field added since the run began takes its default.
+    saved_config = TrainConfig.from_dict(state["config"]).to_dict()
+    differences = _setting_differences(saved_config, config.to_dict())
     if state["data"]["sha256"] != dataset.checksum:
         saved = _data_identity(state["data"]["source"], state["data"]["sha256"])
         differences.append(f"data: {saved} in the folder, "
@@ -301,14 +353,16 @@ def train(dataset: FaceDataset, out: str | Path, config: TrainConfig | None = No
           export: bool = True) -> TrainResult:
     """Train on the Training split, select on PublicTest; resumes a run left in `out`.
 
-    With `export`, the best checkpoint is written as fer_cnn.* with its model card.
+    With `export`, the best checkpoint is written as fer_cnn.* with its model card; at
+    `verbose=2` the TFLite converter's logs are shown too.
     """
     config = config or PROFILES["quick"]
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    state = _load_state(out, config, dataset)
-    if not state["finished"]:
-        _fit(dataset, out, config, state, list(callbacks), verbose, export)
+    with output_lock(out) as run:
+        state = _load_state(out, config, dataset)
+        if not state["finished"]:
+            _fit(dataset, out, config, state, list(callbacks), verbose, export)
+            write_manifest(out, visible_files(out), run, "training")
     history = pd.read_csv(out / "log.csv")
     return TrainResult(out=out, config=config, history=history, state=state)
 
@@ -343,7 +397,8 @@ def _fit(dataset: FaceDataset, out: Path, config: TrainConfig, state: dict,
             calibrate_batchnorm(model, train_set.images, spec)
     # EarlyDropout restores the seed's rates before Checkpoint saves the epoch.
     callbacks = [*([EarlyDropout(config.early_dropout_epochs)] if config.early_dropout_epochs
-                   else []), Checkpoint(out, state, config.patience), *callbacks]
+                   else []), *([EMAValidation()] if config.ema_momentum else []),
+                 Checkpoint(out, state, config.patience), *callbacks]
     if state["epoch"] < config.epochs and state["wait"] < config.patience:
         data = training_dataset(train_set.images, train_set.labels, batch_size=batch,
                                 seed=config.seed, epochs=config.epochs, spec=spec,
@@ -354,14 +409,16 @@ def _fit(dataset: FaceDataset, out: Path, config: TrainConfig, state: dict,
                   steps_per_epoch=steps, validation_data=val, verbose=verbose, shuffle=False,
                   callbacks=callbacks)
     if export:
-        _export(dataset, out, config, state, spec)
+        _export(dataset, out, config, state, spec, verbose=verbose == 2)
     state["finished"] = True
     write_json(out / "state.json", state)
 
 
 def _export(dataset: FaceDataset, out: Path, config: TrainConfig, state: dict,
-            spec: Preprocessing) -> None:
-    """Score the best checkpoint on PublicTest and export it with its model card."""
+            spec: Preprocessing, verbose: bool) -> None:
+    """Score the best checkpoint on PublicTest and export it with its model card, which also
+    records the Training class prior and the prior correction's effect on PublicTest (with
+    the converters' logs when `verbose`)."""
     best = keras.models.load_model(out / "best.keras", compile=False)
     classifier = FaceClassifier(model=best, preprocessing=spec, name="fer_cnn")
     val_set = dataset.split("PublicTest")
@@ -377,4 +434,5 @@ def _export(dataset: FaceDataset, out: Path, config: TrainConfig, state: dict,
                   "best_epoch": state["best_epoch"], "stopped_early": state["stopped_early"],
                   "replicas": state["replicas"], "global_batch": state["global_batch"],
                   "train_seconds": round(state["train_seconds"], 1)})
-    export_model(classifier, out / "fer_cnn", card)
+    files = export_model(classifier, out / "fer_cnn", card, verbose=verbose)
+    record_prior_correction(files["keras"], dataset)

@@ -8,15 +8,17 @@ Outputs in the output folder:
   probability of each emotion, dominant.
 - summary.json: see SUMMARY_SCHEMA.
 - annotated.mp4 (H.264) and timeline.png.
+- manifest.json: written last; the run that wrote the folder and each file's SHA-256.
 """
 
 from __future__ import annotations
 
 import csv
 import os
-import shutil
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -26,11 +28,13 @@ import pandas as pd
 from tqdm import tqdm
 
 from .annotate import VideoWriter, draw_face
-from .atomic import write_json
+from .atomic import atomic_path, write_json
 from .faces import DetectorConfig, FaceDetector, FaceSearch, crop_face
 from .images import to_gray
 from .labels import EMOTIONS, VALENCE
 from .model import FaceClassifier
+from .options import check_values
+from .outputs import output_set
 from .tracking import IoUTracker, Smoothing, TrackSmoother
 
 SCHEMA_VERSION = 1
@@ -47,8 +51,10 @@ SUMMARY_SCHEMA = {
     "frames_analysed": "int: frames passed to the detector (every step_frames-th)",
     "frames_with_face": "int: analysed frames with at least one face",
     "face_share": "float 0..1: frames_with_face / frames_analysed",
-    "partial": "bool: true when the video broke before its end; see error",
-    "error": "str or null: why the analysis stopped early",
+    "partial": "bool: true when the outputs miss part of the video; see error and gaps",
+    "error": "str or null: why the analysis stopped early or what it skipped",
+    "gaps": ("list: corrupt stretches skipped while decoding: first_frame, frames (missing), "
+             "start_s, seconds"),
     "faces": ("dict by face id: frames, first_s, last_s, seconds, emotion_share (share of "
               "the face's frames per smoothed label), dominant, changes (smoothed label "
               "changes), longest_segments (per emotion: start_s, end_s, seconds), "
@@ -92,14 +98,68 @@ def open_video(source: str | int | Path) -> tuple[cv2.VideoCapture, float, int]:
     return capture, native if native and native > 0 else 25.0, max(count, 0)
 
 
+# Getting past a corrupt stretch: jump ahead this far per try, for at most this long.
+SKIP_S = 0.5
+MAX_SKIP_S = 60.0
+
+
+def _seek_past_damage(capture: cv2.VideoCapture, index: int, frame_count: int,
+                      native_fps: float) -> tuple[int, np.ndarray] | None:
+    """The first frame that decodes after a failed read at `index`, or None (the video ends)."""
+    if index == 0 or index >= frame_count:  # nothing decodes at all, or a true end
+        return None
+    hop = max(1, round(native_fps * SKIP_S))
+    for target in range(index + hop, min(frame_count, index + round(native_fps * MAX_SKIP_S)),
+                        hop):
+        capture.set(cv2.CAP_PROP_POS_FRAMES, target)
+        ok, image = capture.read()
+        if ok:
+            return target, image
+    return None
+
+
+def _gap(first: int, resumed: int, native_fps: float) -> dict:
+    """A stretch of frames that could not be decoded, in frames and seconds."""
+    return {"first_frame": first, "frames": resumed - first,
+            "start_s": round(first / native_fps, 3),
+            "seconds": round((resumed - first) / native_fps, 3)}
+
+
+def read_frames(capture: cv2.VideoCapture, frame_count: int, native_fps: float,
+                gaps: list[dict]) -> Iterator[tuple[int, np.ndarray]]:
+    """(frame index, image) of each decodable frame; seeks past corrupt stretches, noting
+    each one in `gaps`, while the container says that more frames follow."""
+    index = 0
+    while True:
+        ok, image = capture.read()
+        if not ok:
+            resumed = _seek_past_damage(capture, index, frame_count, native_fps)
+            if resumed is None:
+                return
+            gaps.append(_gap(index, resumed[0], native_fps))
+            index, image = resumed
+        yield index, image
+        index += 1
+
+
+def _damage(gaps: list[dict], end: int, frame_count: int, stopped_by_limit: bool) -> str | None:
+    """What the outputs miss of the video (skipped stretches, a lost end), or None."""
+    parts = [f"frames {g['first_frame']}-{g['first_frame'] + g['frames'] - 1} "
+             f"({g['seconds']} s from {g['start_s']} s) could not be decoded and were skipped"
+             for g in gaps]
+    # Containers often overstate their frame count by a few frames; a tenth missing is a break.
+    if frame_count and not stopped_by_limit and end < 0.9 * frame_count:
+        parts.append(f"the video ended after {end} of {frame_count} frames (truncated or "
+                     "corrupt file)")
+    return "; ".join(parts) + "; the outputs cover what was read" if parts else None
+
+
 class _Outputs:
-    """The streamed output files, written under temporary names until finished."""
+    """The streamed output files, written into a run's staging folder."""
 
     def __init__(self, folder: Path, annotate: bool, fps: float):
         self.folder, self.annotate, self.fps = folder, annotate, fps
-        folder.mkdir(parents=True, exist_ok=True)
-        self.frames_tmp = folder / ".partial-frames.csv"
-        self._file = open(self.frames_tmp, "w", newline="")  # noqa: SIM115 (closed in close())
+        self._file = open(folder / "frames.csv", "w", newline="")  # noqa: SIM115 (see close())
         self.rows = csv.writer(self._file)
         self.rows.writerow(COLUMNS)
         self.video: VideoWriter | None = None
@@ -107,19 +167,24 @@ class _Outputs:
     def frame(self, image: np.ndarray) -> None:
         if self.annotate:
             if self.video is None:
-                self.video = VideoWriter(self.folder / ".partial-annotated.mp4",
-                                         image.shape[1], image.shape[0], self.fps)
+                self.video = VideoWriter(self.folder / "annotated.mp4", image.shape[1],
+                                         image.shape[0], self.fps)
             self.video.write(image)
 
     def close(self) -> dict[str, Path]:
         self._file.close()
         files = {"frames": self.folder / "frames.csv"}
-        os.replace(self.frames_tmp, files["frames"])
         if self.video is not None:
             self.video.close()
             files["annotated"] = self.folder / "annotated.mp4"
-            os.replace(self.folder / ".partial-annotated.mp4", files["annotated"])
         return files
+
+
+def check_sampling(fps: float | None, every: int | None, max_seconds: float | None) -> None:
+    """Refuse sampling options outside their ranges, or fps and every together."""
+    if fps is not None and every is not None:
+        raise ValueError("give fps or every, not both")
+    check_values(fps=fps, every=every, max_seconds=max_seconds)
 
 
 def analyze(video: str | int | Path, classifier: FaceClassifier | None = None,
@@ -131,10 +196,12 @@ def analyze(video: str | int | Path, classifier: FaceClassifier | None = None,
     """Detect, track, classify and smooth every face in a video, streaming results to `out`.
 
     Sample by time with `fps` (analysed frames per second) or by count with `every`
-    (every Nth frame); default every frame. With `out=None` nothing is kept on disk.
+    (every Nth frame); default every frame. With `out=None` nothing is kept on disk. The
+    folder `out` takes one analysis at a time, and its files are replaced only when the
+    new analysis has finished.
     """
-    if fps is not None and every is not None:
-        raise ValueError("give fps or every, not both")
+    check_sampling(fps, every, max_seconds)
+    check_values(margin=margin, batch_frames=batch_frames)
     if display and not has_display():
         raise OSError("no display to show frames on; run with --no-display (outputs are "
                       "still written)")
@@ -143,19 +210,54 @@ def analyze(video: str | int | Path, classifier: FaceClassifier | None = None,
         from .paths import SHIPPED_MODEL
 
         classifier = load_model(SHIPPED_MODEL)
-    smoothing = smoothing or Smoothing()
+    with ExitStack() as stack:
+        run = stack.enter_context(output_set(out, "analysis")) if out is not None else None
+        folder = run.stage if run else Path(stack.enter_context(
+            tempfile.TemporaryDirectory(prefix="fer-kit-")))
+        summary, files = _analyze_into(folder, video, classifier, fps=fps, every=every,
+                                       detector=detector, smoothing=smoothing or Smoothing(),
+                                       margin=margin, batch_frames=batch_frames,
+                                       annotate=annotate and run is not None, progress=progress,
+                                       max_seconds=max_seconds, display=display)
+        frames = pd.read_csv(files["frames"])
+        if run is None:
+            return AnalysisResult(summary=summary, frames=frames)
+        return AnalysisResult(summary=summary, frames=frames,
+                              files=run.commit(_write_reports(folder, frames, summary, files)))
+
+
+def _write_reports(folder: Path, frames: pd.DataFrame, summary: dict,
+                   files: dict[str, Path]) -> dict[str, Path]:
+    """Add timeline.csv, summary.json and timeline.png to the streamed files."""
+    from .plots import emotion_timeline, plt, save_figure
+
+    files = {**files, "timeline": folder / "timeline.csv"}
+    with atomic_path(files["timeline"]) as tmp:
+        timeline(frames).to_csv(tmp, index=False)
+    files["summary"] = write_json(folder / "summary.json", summary)
+    figure = emotion_timeline(frames, summary)
+    files["timeline_png"] = save_figure(figure, folder / "timeline.png")
+    plt.close(figure)
+    return files
+
+
+def _analyze_into(folder: Path, video: str | int | Path, classifier: FaceClassifier, *,
+                  fps: float | None, every: int | None, detector: str | DetectorConfig,
+                  smoothing: Smoothing, margin: float, batch_frames: int, annotate: bool,
+                  progress: bool, max_seconds: float | None, display: bool
+                  ) -> tuple[dict, dict[str, Path]]:
+    """Stream the analysis of `video` into `folder`: its summary and the files written."""
     capture, native_fps, frame_count = open_video(video)
     step = max(1, round(native_fps / fps)) if fps else max(1, int(every or 1))
     step_s = step / native_fps
-    scratch = None if out is not None else Path(tempfile.mkdtemp(prefix="fer-kit-"))
-    folder = Path(out) if out is not None else scratch
-    outputs = _Outputs(folder, annotate and out is not None, native_fps / step)
+    outputs = _Outputs(folder, annotate, native_fps / step)
     faces = FaceSearch(FaceDetector(detector))
     tracker, smoother = IoUTracker(max_missed=max(2, round(1 / step_s))), TrackSmoother(smoothing)
     size = classifier.preprocessing.input_size
     pending: list[tuple] = []
     counts = {"read": 0, "analysed": 0, "with_face": 0}
-    error = None
+    gaps: list[dict] = []
+    end, error = 0, None
 
     def flush() -> None:
         crops = [c for *_, frame_crops in pending for c in frame_crops]
@@ -182,12 +284,9 @@ def analyze(video: str | int | Path, classifier: FaceClassifier | None = None,
     total = (frame_count + step - 1) // step if frame_count else None
     bar = tqdm(total=total, unit="frame", desc="analysing", disable=not progress)
     try:
-        while True:
-            ok, image = capture.read()
-            if not ok:
-                break
-            index = counts["read"]
+        for index, image in read_frames(capture, frame_count, native_fps, gaps):
             counts["read"] += 1
+            end = index + 1
             if index % step:
                 continue
             time_s = index / native_fps
@@ -208,7 +307,7 @@ def analyze(video: str | int | Path, classifier: FaceClassifier | None = None,
     except KeyboardInterrupt:
         flush()
     except (cv2.error, ValueError, OSError) as e:
-        error = f"stopped at frame {counts['read']}: {e}"
+        error = f"stopped at frame {end}: {e}"
         pending.clear()
     finally:
         bar.close()
@@ -217,32 +316,14 @@ def analyze(video: str | int | Path, classifier: FaceClassifier | None = None,
             cv2.destroyAllWindows()
         files = outputs.close()
     if counts["read"] == 0:
-        shutil.rmtree(scratch, ignore_errors=True) if scratch else None
         raise ValueError(f"{video}: no frame could be decoded (empty, truncated at the start, "
-                         "or not a video).")
-    stopped_by_limit = max_seconds is not None and counts["read"] / native_fps >= max_seconds
-    # Containers often overstate their frame count by a few frames; a tenth missing is a break.
-    if error is None and frame_count and not stopped_by_limit and \
-            counts["read"] < 0.9 * frame_count:
-        error = (f"the video ended after {counts['read']} of {frame_count} frames "
-                 "(truncated or corrupt file); the outputs cover what was read")
-    frames = pd.read_csv(files["frames"])
-    summary = summarize(frames, counts, step, native_fps, error)
+                         "or not a video); any earlier results in the output folder are kept.")
+    stopped_by_limit = max_seconds is not None and end / native_fps >= max_seconds
+    error = error or _damage(gaps, end, frame_count, stopped_by_limit)
+    summary = summarize(pd.read_csv(files["frames"]), counts, step, native_fps, error)
     summary.update(video=str(video), model=classifier.name, detector=asdict(faces.detector.config),
-                   smoothing=asdict(smoothing))
-    summary = {key: summary[key] for key in SUMMARY_SCHEMA}
-    if scratch is not None:
-        shutil.rmtree(scratch, ignore_errors=True)
-        return AnalysisResult(summary=summary, frames=frames)
-    files["timeline"] = folder / "timeline.csv"
-    timeline(frames).to_csv(files["timeline"], index=False)
-    files["summary"] = write_json(folder / "summary.json", summary)
-    from .plots import emotion_timeline, plt, save_figure
-
-    figure = emotion_timeline(frames, summary)
-    files["timeline_png"] = save_figure(figure, folder / "timeline.png")
-    plt.close(figure)
-    return AnalysisResult(summary=summary, frames=frames, files=files)
+                   smoothing=asdict(smoothing), gaps=gaps)
+    return {key: summary[key] for key in SUMMARY_SCHEMA}, files
 
 
 def timeline(frames: pd.DataFrame) -> pd.DataFrame:

@@ -51,7 +51,12 @@ def untrained():
 
 
 def pytest_configure(config):
-    """The notebooks name the fer-kit kernel: make sure this environment has it."""
+    """Before the workers start: the fer-kit kernel the notebooks name is registered, and the
+    default data is written and cached once (notebooks on parallel workers would race)."""
+    if hasattr(config, "workerinput"):  # an xdist worker: the controller has done it
+        return
+    from fer_utils import load_dataset
     from fer_utils.reports import kernel_name
 
     kernel_name()
+    load_dataset()  # FER-2013 when it is found, else the kit's synthetic faces

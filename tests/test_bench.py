@@ -1,7 +1,7 @@
-"""The benchmark suite runs in tiny mode and reports every figure the contract names."""
+"""The benchmark suite in tiny mode: every section runs, and its figures hang together."""
 
 import json
-import math
+import os
 
 import pytest
 
@@ -9,25 +9,53 @@ from fer_utils.bench import run_benchmarks
 
 pytestmark = pytest.mark.slow
 
-KEYS = {
-    "load": ["ratio_vs_pandas", "kit_s", "pandas_s", "kit_peak_mb", "pandas_peak_mb", "cached_s"],
-    "train_input": ["ratio", "pipeline_s", "in_memory_s"],
-    "inference": ["keras_faces_per_s_batch32", "tflite_faces_per_s_batch32",
-                  "tflite_dynamic_range_faces_per_s_batch32", "keras_latency_ms",
-                  "tflite_label_agreement"],
-    "video": ["fps_kit", "detection_agreement"],
-    "memory": ["peak_mb_1x", "peak_mb_10x", "ratio_10x"],
-}
+SECTIONS = ["load", "train_input", "inference", "video", "memory"]
 
 
-def test_tiny_suite_reports_every_figure(tmp_path, samples):
-    run_benchmarks(tmp_path, tiny=True)
-    figures = json.loads((tmp_path / "bench.json").read_text())
-    for section, keys in KEYS.items():
-        for key in keys:
-            value = figures[section][key]
-            assert isinstance(value, float | int) and math.isfinite(value), (section, key)
-    video = figures["video"]
-    assert video["fps_fer"] is None and "tiny mode" in video["fer_skipped"]
-    assert "ratio_vs_fer" in video
-    assert (tmp_path / "bench.md").read_text().startswith("# Benchmarks (tiny mode")
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory, samples) -> tuple[dict, str]:
+    """The figures of one tiny run, as returned, and its bench.md."""
+    out = tmp_path_factory.mktemp("bench")
+    figures = run_benchmarks(out, tiny=True)
+    assert json.loads((out / "bench.json").read_text()) == figures
+    return figures, (out / "bench.md").read_text()
+
+
+def test_every_section_runs_in_tiny_mode(tiny):
+    figures, report = tiny
+    assert list(figures) == ["mode", "machine", *SECTIONS] and figures["mode"] == "tiny"
+    assert figures["machine"]["cpus"] == os.cpu_count()
+    assert report.startswith(f"# Benchmarks (tiny mode, {os.cpu_count()} CPUs)")
+    assert [line[3:] for line in report.splitlines() if line.startswith("## ")] == SECTIONS
+    assert f"| ratio | {figures['train_input']['ratio']} |" in report
+
+
+def test_ratios_are_the_ratios_of_the_figures(tiny):
+    load, train, memory = (tiny[0][s] for s in ("load", "train_input", "memory"))
+    assert load["ratio_vs_pandas"] == pytest.approx(load["pandas_s"] / load["kit_s"], rel=0.02)
+    assert train["ratio"] == pytest.approx(train["pipeline_s"] / train["in_memory_s"], rel=0.02)
+    assert memory["ratio_10x"] == pytest.approx(memory["peak_mb_10x"] / memory["peak_mb_1x"],
+                                                rel=0.02)
+    spread = load["kit_spread"]
+    assert spread["min_s"] <= spread["median_s"] == load["kit_s"] <= spread["max_s"]
+    assert train["pipeline_spread_s"][0] == train["pipeline_s"] <= train["pipeline_spread_s"][1]
+    assert train["steps"] == 3 and load["cached_s"] > 0
+
+
+def test_inference_and_video_figures_are_plausible(tiny):
+    inference, video, memory = (tiny[0][s] for s in ("inference", "video", "memory"))
+    assert 0 < inference["faces"] <= 64
+    for runner in ("keras", "tflite", "tflite_dynamic_range"):
+        assert all(inference[f"{runner}_faces_per_s_batch{b}"] > 0 for b in (1, 32, 256))
+        assert inference[f"{runner}_latency_ms"] > 0
+    # The float TFLite file is the Keras model converted: the same labels, the same numbers.
+    assert inference["tflite_label_agreement"] == 1.0 and inference["tflite_max_abs_diff"] < 1e-3
+    assert 0 <= inference["tflite_dynamic_range_label_agreement"] <= 1
+    # Two seconds of the 24 fps clip, every frame.
+    assert video["frames"] == 48 and video["fps_kit_spread"][0] <= video["fps_kit"]
+    assert 0 < video["reference_frames_with_face"] <= video["frames"]
+    assert 0 <= video["detection_agreement"] <= 1
+    assert video["fps_fer"] is None and video["ratio_vs_fer"] is None
+    assert "tiny mode" in video["fer_skipped"]
+    # Frames stream through the analysis: ten times the video, not ten times the memory.
+    assert memory["ratio_10x"] < 1.5

@@ -34,3 +34,22 @@ def test_unreadable_image_and_unknown_model(tmp_path, capsys):
     model.write_bytes(b"")
     assert main(["predict", "--model", str(model), str(junk)]) == 2
     assert "unknown model format" in capsys.readouterr().err
+
+
+def test_predict_with_a_prior_correction_divides_out_the_cards_prior(samples, capsys):
+    import numpy as np
+
+    from fer_utils.artifacts import load_model
+    from fer_utils.model import correct_for_prior
+    from fer_utils.paths import SHIPPED_MODEL
+
+    face = str(samples["15-f13-anc-ph.jpg"])  # an uncertain face: sad 0.51, fear 0.28
+    probs = {}
+    for tau in ("0", "1"):
+        assert main(["predict", face, "--prior-correction", tau]) == 0
+        line = json.loads(capsys.readouterr().out.splitlines()[0])
+        probs[tau] = np.array(list(line["probabilities"].values()))
+    prior = load_model(SHIPPED_MODEL).prior
+    np.testing.assert_allclose(probs["1"], correct_for_prior(probs["0"][None], prior, 1)[0],
+                               atol=2e-3)
+    assert np.abs(probs["1"] - probs["0"]).max() > 0.01  # more than the printed rounding

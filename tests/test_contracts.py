@@ -3,19 +3,44 @@
 import importlib
 import json
 import pkgutil
+from unittest import mock
 
+import cv2
+import numpy as np
 import pytest
 
 import fer_utils
-from fer_utils.faces import PRESETS
-from fer_utils.paths import MODELS_DIR, ROOT, SHIPPED_MODEL
+from fer_utils.faces import CASCADE, PRESETS, FaceDetector, FaceSearch
+from fer_utils.geometry import iou
+from fer_utils.images import to_gray
+from fer_utils.paths import MODELS_DIR, PREVIOUS_MODEL, ROOT, SHIPPED_MODEL
 
 
-def test_detector_presets():
-    default, seed, reference = PRESETS["default"], PRESETS["seed"], PRESETS["reference"]
-    assert (default.scale_factor, default.min_neighbors, default.downscale) == (1.1, 5, 3.0)
-    assert (seed.scale_factor, seed.min_neighbors, seed.downscale) == (1.32, 5, 1.0)
-    assert (reference.scale_factor, reference.min_neighbors, reference.downscale) == (1.1, 5, 1.0)
+@pytest.fixture(scope="module")
+def four_faces(samples) -> np.ndarray:
+    """The sample group photo in grayscale: four frontal faces."""
+    return to_gray(cv2.imread(str(samples["multi_face.jpg"])))
+
+
+def test_the_seed_preset_finds_what_the_seeds_own_call_finds(four_faces):
+    cascade = cv2.CascadeClassifier(cv2.data.haarcascades + CASCADE)
+    seeds = cascade.detectMultiScale(four_faces, 1.32, 5)  # the seed's webcam loop
+    assert len(seeds) == 4
+    assert sorted(FaceDetector("seed").detect(four_faces).tolist()) == sorted(seeds.tolist())
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_every_preset_finds_the_faces_and_only_default_searches_less(four_faces, preset):
+    detector = FaceDetector(preset)
+    reference = FaceDetector("reference").detect(four_faces)
+    found = detector.detect(four_faces)
+    assert len(found) == len(reference) == 4 and (iou(found, reference).max(axis=1) > 0.5).all()
+    with mock.patch.object(detector, "detect", wraps=detector.detect) as whole_frame:
+        search = FaceSearch(detector)
+        for _ in range(5):  # the same frame five times: a video that does not move
+            assert len(search(four_faces)) == 4
+    shrunk = detector.scale(four_faces) > 1
+    assert (whole_frame.call_count, shrunk) == ((1, True) if preset == "default" else (5, False))
 
 
 @pytest.mark.parametrize("module", [m.name for m in pkgutil.iter_modules(fer_utils.__path__)])
@@ -39,6 +64,16 @@ def test_the_shipped_model_is_the_only_keras_file_and_has_its_companions():
     assert card["validation"]["split"] == "PublicTest" and not card["data"]["synthetic"]
     assert card["parameters"]["total"] == 792_855
     assert "restricted" in card["limitations"] and card["intended_use"]
+
+
+def test_the_previous_shipped_model_is_kept_with_its_card_only():
+    folder = PREVIOUS_MODEL.parent
+    assert sorted(p.name for p in folder.iterdir()) == ["fer_cnn.card.json", "fer_cnn.keras"]
+    card = json.loads((folder / "fer_cnn.card.json").read_text())
+    assert card["files"] == {"keras": "fer_cnn.keras"} and not card["data"]["synthetic"]
+    shipped = json.loads((MODELS_DIR / "fer_cnn.card.json").read_text())
+    if "previous_model" in shipped:
+        assert MODELS_DIR / shipped["previous_model"] == PREVIOUS_MODEL
 
 
 def test_licence_and_credits():

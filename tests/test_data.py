@@ -124,14 +124,14 @@ def test_empty_header_only_and_missing_files(tmp_path):
         read_fer2013_csv(wrong)
 
 
-def test_cache_is_reused_until_the_file_changes(tmp_path, faces_and_labels, monkeypatch):
+def test_cache_is_reused_until_the_content_changes(tmp_path, faces_and_labels, monkeypatch):
     monkeypatch.setattr(data, "CACHE_DIR", tmp_path / "cache")
     images, labels = faces_and_labels
     path = write_fer_csv(tmp_path / "f.csv", labels, images, ["Training"] * 21)
     first = load_fer2013_csv(path)
     assert len(list((tmp_path / "cache").glob("*.npz"))) == 1
     calls = []
-    monkeypatch.setattr(data, "read_fer2013_csv", lambda *a, **k: calls.append(1))
+    monkeypatch.setattr(data, "_parse_csv", lambda *a, **k: calls.append(1))
     cached = load_fer2013_csv(path)
     assert not calls and cached.checksum == first.checksum
     np.testing.assert_array_equal(cached.images, first.images)

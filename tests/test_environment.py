@@ -1,44 +1,73 @@
-"""The two routes to the environment (pip via pyproject.toml, conda) list the same packages."""
+"""The files written from pyproject.toml (environment.yml, requirements.lock) agree with it."""
 
-import re
+import runpy
 import tomllib
 from pathlib import Path
 
 import yaml
+from packaging.markers import Marker
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parents[1]
+TOOL = runpy.run_path(str(ROOT / "tools" / "requirements.py"))
+PYPROJECT = (ROOT / "pyproject.toml").read_text()
+LOCKED_PLATFORM = {"python_version": "3.11", "sys_platform": "linux", "platform_machine": "x86_64"}
 
 
-def _name_and_range(requirement: str) -> tuple[str, str]:
-    spec = requirement.split(";")[0].split("#")[0].strip()
-    match = re.match(r"([A-Za-z0-9_.\-]+)(\[[^\]]*\])?\s*(.*)", spec)
-    return match.group(1).lower(), match.group(3).replace(" ", "")
+def _names(requirements: list[str]) -> set[str]:
+    return {canonicalize_name(Requirement(r).name) for r in requirements}
 
 
-def _pyproject() -> dict[str, str]:
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    requirements = project["dependencies"] + project["optional-dependencies"]["dev"]
-    pairs = [_name_and_range(r) for r in requirements]
-    # The CPU-only wheel and the full one are the same package for this comparison.
-    return {("tensorflow" if n == "tensorflow-cpu" else n): r for n, r in pairs}
+def _locked() -> dict[str, Requirement]:
+    lines = (ROOT / "requirements.lock").read_text().splitlines()
+    pins = [Requirement(line) for line in lines if line and not line.startswith("#")]
+    return {canonicalize_name(pin.name): pin for pin in pins}
 
 
-def _environment() -> dict[str, str]:
-    env = yaml.safe_load((ROOT / "environment.yml").read_text())
-    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
-    return dict(_name_and_range(r) for r in pip if not r.startswith("-e"))
+def test_environment_yml_is_written_from_pyproject():
+    assert (ROOT / "environment.yml").read_text() == TOOL["environment_yml"](PYPROJECT), \
+        "environment.yml is out of date: run `make environment`"
 
 
-def test_environment_yml_matches_pyproject():
-    assert _environment() == _pyproject()
+def test_environment_yml_installs_what_pyproject_requires():
+    environment = yaml.safe_load((ROOT / "environment.yml").read_text())
+    pip = next(d["pip"] for d in environment["dependencies"] if isinstance(d, dict))
+    assert pip == [*TOOL["requirements"](PYPROJECT), "-e .[cpu,dev]"]
+    assert "python=3.11" in environment["dependencies"]
 
 
-def test_environment_yml_uses_python_311_and_installs_the_kit():
-    env = yaml.safe_load((ROOT / "environment.yml").read_text())
-    assert "python=3.11" in env["dependencies"]
-    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
-    assert "-e .[dev]" in pip
+def test_requirements_lock_pins_a_version_in_every_range_of_pyproject():
+    locked = _locked()
+    for requirement in map(Requirement, TOOL["requirements"](PYPROJECT)):
+        if requirement.marker and not requirement.marker.evaluate(LOCKED_PLATFORM):
+            continue
+        pin = locked.get(canonicalize_name(requirement.name))
+        assert pin, f"{requirement.name} is missing from requirements.lock: run `make lock`"
+        version = next(iter(pin.specifier)).version
+        assert requirement.specifier.contains(version), \
+            f"requirements.lock pins {pin.name} {version}, outside {requirement}: run `make lock`"
+
+
+def test_every_pin_holds_only_on_the_locked_platform():
+    marker = Marker(TOOL["LOCKED_FOR"])
+    assert marker.evaluate(LOCKED_PLATFORM)
+    assert not marker.evaluate({**LOCKED_PLATFORM, "python_version": "3.12"})
+    assert all(pin.marker == marker and str(pin.specifier).startswith("==")
+               for pin in _locked().values())
+
+
+def test_one_tensorflow_wheel_whichever_extra():
+    project = tomllib.loads(PYPROJECT)["project"]
+    extras = project["optional-dependencies"]
+    assert not _names(project["dependencies"]) & {"tensorflow", "tensorflow-cpu"}
+    assert _names(extras["gpu"]) == {"tensorflow"} and "and-cuda" in extras["gpu"][0]
+    assert _names(extras["cpu"]) == {"tensorflow", "tensorflow-cpu"}
+    linux = {"sys_platform": "linux", "platform_machine": "x86_64"}
+    assert [Requirement(r).marker.evaluate(linux) for r in extras["cpu"]] == [True, False]
 
 
 def test_opencv_stays_below_5():
-    assert _pyproject()["opencv-python"].endswith("<5")
+    opencv = next(Requirement(r) for r in TOOL["requirements"](PYPROJECT)
+                  if r.startswith("opencv-python"))
+    assert not opencv.specifier.contains("5.0")

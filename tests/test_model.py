@@ -3,6 +3,7 @@
 import keras
 import pytest
 
+from fer_utils.artifacts import load_model
 from fer_utils.model import build_model, build_seed_cnn, check_face_model, parameter_counts
 
 
@@ -35,12 +36,18 @@ def test_build_model_rejects_unknown_architectures():
         build_model("resnet")
 
 
-def test_check_face_model_names_the_problem():
-    rgb = keras.Sequential([keras.Input((48, 48, 3)), keras.layers.Flatten(),
-                            keras.layers.Dense(7)])
-    with pytest.raises(ValueError, match="not a square grayscale image"):
-        check_face_model(rgb, "rgb.keras")
-    five = keras.Sequential([keras.Input((48, 48, 1)), keras.layers.Flatten(),
-                             keras.layers.Dense(5)])
-    with pytest.raises(ValueError, match="5 classes"):
-        check_face_model(five, "five.keras")
+@pytest.mark.parametrize(("input_shape", "classes", "problem"), [
+    ((48, 48, 3), 7, r"input shape \(None, 48, 48, 3\) is not a square grayscale image"),
+    ((48, 40, 1), 7, r"input shape \(None, 48, 40, 1\) is not a square grayscale image"),
+    ((48, 48, 1), 5, "output has 5 classes, not the 7 FER-2013 emotions"),
+], ids=["colour", "not-square", "five-classes"])
+def test_a_model_that_is_not_a_face_model_is_refused(input_shape, classes, problem, tmp_path):
+    model = keras.Sequential([keras.Input(input_shape), keras.layers.Flatten(),
+                              keras.layers.Dense(classes)])
+    with pytest.raises(ValueError, match=rf"^given\.keras: {problem}"):
+        check_face_model(model, "given.keras")
+    path = tmp_path / "wrong.keras"
+    model.save(path)
+    with pytest.raises(ValueError, match=problem) as refused:
+        load_model(path)
+    assert str(path) in str(refused.value)

@@ -28,6 +28,8 @@ def test_stored_clean_with_one_typed_parameters_cell(path: Path):
         assert ":" in line.split("=")[0] and "#" in line, f"untyped or uncommented: {line}"
     assert cells[0]["cell_type"] == "markdown" and "Runs in" in "".join(cells[0]["source"])
     assert "Try next" in "".join(cells[-1]["source"])
+    assert any("report_summary(headline=" in "".join(c["source"]) for c in cells), \
+        f"{path.name} shows no headline for the report index"
     assert notebook["metadata"]["kernelspec"]["name"] == reports.KERNEL
 
 
@@ -71,18 +73,36 @@ def test_parameters_no_notebook_declares_are_refused_before_anything_runs(tmp_pa
     assert not list(tmp_path.glob("*.html"))
 
 
+def test_the_report_values_are_parameters_of_their_notebooks():
+    for name, values in reports.report_parameters().items():
+        assert set(values) <= reports.notebook_parameters(name), name
+
+
+def test_the_report_run_sets_the_model_02_trained_beside_the_shipped_one(monkeypatch, tmp_path):
+    ran = []
+
+    def run_notebook(name, parameters, out):  # what run_reports hands each notebook
+        ran.append((name, parameters))
+        summary = {"model": "runs/quick/fer_cnn.keras"} if name == "02_train" else {}
+        return reports.ReportResult(name, parameters, summary=summary)
+
+    monkeypatch.setattr(reports, "run_notebook", run_notebook)
+    reports.run_reports(parameters={"epochs": 1, "max_seconds": 1.0}, out=tmp_path)
+    given = dict(ran)
+    assert list(given) == list(reports.NOTEBOOKS)
+    assert given["03_evaluate"]["reference_model"] == "runs/quick/fer_cnn.keras"  # beside
+    assert given["03_evaluate"]["model"] == str(SHIPPED_MODEL)  # the headline
+    assert given["02_train"]["epochs"] == 1 and given["04_analyze_video"]["max_seconds"] == 1.0
+    assert all("epochs" not in values for name, values in ran if name != "02_train")
+
+
 @pytest.mark.slow
-def test_papermill_runs_every_notebook_with_tiny_parameters(tmp_path):
-    tiny = {"epochs": 1, "max_train_images": 200, "leakage_images": 200, "leakage_epochs": 1,
-            "max_seconds": 1.0, "tta": None}
-    plan = reports.report_parameters()
-    results = reports.run_reports(parameters=tiny, out=tmp_path)
-    assert results[2].parameters["reference_model"] == results[1].summary["model"]  # beside
-    assert "shipped model: PrivateTest accuracy" in results[2].summary["headline"]
-    assert [r.error for r in results] == [None] * 5
-    assert all((tmp_path / f"{name}.html").exists() for name in plan)
-    assert all(r.summary.get("headline") for r in results)
-    assert "SYNTHETIC" in results[0].summary["data"]
+def test_papermill_renders_a_notebook_with_its_report_values(tmp_path):
+    [result] = reports.run_reports(["01_explore_data"], out=tmp_path)
+    assert result.error is None and result.html == tmp_path / "01_explore_data.html"
+    assert result.parameters == reports.report_parameters(out=tmp_path)["01_explore_data"]
+    assert result.summary["headline"] and "SYNTHETIC" in result.summary["data"]
+    assert result.summary["headline"] in (tmp_path / "index.html").read_text()
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)

@@ -1,0 +1,98 @@
+"""The allowed range of every numeric option, checked by the same code in Python and the CLI.
+
+The config dataclasses call `check_fields` in `__post_init__`; the CLI's argparse types come
+from `argument_type`, so `--epochs 0` and `TrainConfig(epochs=0)` fail with one message.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Range:
+    """An interval of allowed values; `low_open`/`high_open` exclude that end."""
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    integer: bool = False
+
+    def __contains__(self, value: float) -> bool:
+        if not math.isfinite(value):
+            return False
+        above = self.low is None or (value > self.low if self.low_open else value >= self.low)
+        below = self.high is None or (value < self.high if self.high_open else value <= self.high)
+        return above and below
+
+    def __str__(self) -> str:
+        kind = "an integer" if self.integer else "a finite number"
+        if self.high is None:
+            return f"{kind} {'>' if self.low_open else '>='} {self.low:g}"
+        return (f"{kind} in {'(' if self.low_open else '['}{self.low:g}, "
+                f"{self.high:g}{')' if self.high_open else ']'}")
+
+
+POSITIVE = Range(0, low_open=True)
+NON_NEGATIVE = Range(0)
+COUNT = Range(1, integer=True)
+NON_NEGATIVE_COUNT = Range(0, integer=True)
+FRACTION = Range(0, 1, high_open=True)  # a share or probability below 1
+PROBABILITY = Range(0, 1)
+
+RANGES: dict[str, Range] = {
+    # training
+    "epochs": COUNT, "batch_size": COUNT, "learning_rate": POSITIVE,
+    "warmup_epochs": NON_NEGATIVE_COUNT, "momentum": FRACTION, "weight_decay": NON_NEGATIVE,
+    "early_dropout_epochs": NON_NEGATIVE_COUNT, "label_smoothing": FRACTION,
+    "patience": COUNT, "ema_momentum": FRACTION,
+    # augmentation
+    "rotation_deg": Range(0, 180), "shift": FRACTION, "zoom": FRACTION,
+    "erase": PROBABILITY, "crop_pad": NON_NEGATIVE_COUNT,
+    # video analysis
+    "fps": POSITIVE, "every": COUNT, "max_seconds": POSITIVE, "margin": NON_NEGATIVE,
+    "batch_frames": COUNT, "alpha": Range(0, 1, low_open=True), "window": COUNT,
+    # models and data
+    "input_size": Range(8, integer=True), "images": COUNT, "prior_correction": NON_NEGATIVE,
+}
+
+
+def check(name: str, value: float | None) -> None:
+    """Raise ValueError naming the option and its allowed range when `value` is outside it."""
+    allowed = RANGES[name]
+    if value is None:
+        return
+    wrong_type = isinstance(value, bool) or (allowed.integer and not float(value).is_integer())
+    if wrong_type or value not in allowed:
+        raise ValueError(f"{name} must be {allowed}, not {value!r}")
+
+
+def check_values(**values: float | None) -> None:
+    """Check each option given by name (None means unset)."""
+    for name, value in values.items():
+        check(name, value)
+
+
+def check_fields(config: object, names: tuple[str, ...]) -> None:
+    """Check the named fields of a config object."""
+    check_values(**{name: getattr(config, name) for name in names})
+
+
+def argument_type(name: str) -> Callable[[str], float | int]:
+    """An argparse type that parses the option and checks its range."""
+    allowed = RANGES[name]
+
+    def parse(text: str) -> float | int:
+        try:
+            value = int(text) if allowed.integer else float(text)
+            check(name, value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {allowed}, not {text!r}") from None
+        return value
+
+    parse.__name__ = name  # argparse names the type in its messages
+    return parse

@@ -1,0 +1,350 @@
+"""A catalogue of careless and hostile inputs: each gets one clear line, never a traceback.
+
+Every case runs the real command in a fresh process (`python -m fer_utils.cli`). The cases
+are started together, a few at a time, so the file stays fast.
+"""
+
+import gzip
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import write_fer_csv
+
+from fer_utils.outputs import LOCK, MANIFEST
+from fer_utils.pipeline import Augmentation
+from fer_utils.tracking import Smoothing
+from fer_utils.train import TrainConfig, profile
+from fer_utils.video import analyze
+
+ROOT = Path(__file__).resolve().parents[1]
+CLIP = "WolfgangLanger_Pexels.mp4"
+
+
+def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """`python -m fer_utils.cli args` in `cwd`, with this checkout on the path."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    return subprocess.run([sys.executable, "-m", "fer_utils.cli", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def _csv_rows(count: int = 4) -> list[str]:
+    rng = np.random.default_rng(0)
+    return ["emotion,pixels,Usage"] + [
+        f"{i % 7},{' '.join(map(str, rng.integers(0, 256, 2304)))},Training"
+        for i in range(count)]
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory, samples, untrained) -> Path:
+    """A folder of bad (and a few good) files for the catalogue."""
+    import cv2
+
+    folder = tmp_path_factory.mktemp("bad")
+    untrained.model.save(folder / "good.keras")
+    (folder / "good.json").write_text(untrained.model.to_json())
+    good = (folder / "good.keras").read_bytes()
+    (folder / "truncated.keras").write_bytes(good[: len(good) // 2])
+    with zipfile.ZipFile(folder / "noconfig.keras", "w") as archive:
+        archive.writestr("metadata.json", "{}")
+    (folder / "notmodel.json").write_text('{"hello": "world"}')
+    cv2.imwrite(str(folder / "tiny.png"), np.zeros((1, 1, 3), np.uint8))
+    (folder / "junk.jpg").write_bytes(b"not an image")
+    (folder / "junk.h5").write_bytes(b"not an HDF5 file" * 10)
+    (folder / "face.jpg").write_bytes(samples["single_face.jpg"].read_bytes())
+    rows = _csv_rows()
+    (folder / "utf16.csv").write_bytes("\n".join(rows).encode("utf-16"))
+    (folder / "binary.csv").write_bytes(bytes(range(256)) * 40)
+    (folder / "empty.csv").write_bytes(b"")
+    (folder / "broken.csv.gz").write_bytes(gzip.compress("\n".join(rows).encode())[:200])
+    signed = rows.copy()
+    signed[2] = signed[2].replace(",", ",+", 1)  # the first pixel of line 3 is '+NNN'
+    (folder / "signed.csv").write_text("\n".join(signed) + "\n")
+    (folder / "a_file").write_text("I am not a folder")
+    clip = samples[CLIP].read_bytes()
+    (folder / "head.mp4").write_bytes(clip[:16_384])
+    return folder
+
+
+# (id, arguments, exit code, what the message must name). Paths are relative to `inputs`.
+CASES = [
+    ("fps zero", ["analyze", "--fps", "0", "--out", "o"], 2, "--fps: must be a finite number > 0"),
+    ("fps negative", ["analyze", "--fps", "-1", "--out", "o"], 2, "--fps"),
+    ("fps infinite", ["analyze", "--fps", "inf", "--out", "o"], 2, "--fps"),
+    ("fps nan", ["analyze", "--fps", "nan", "--out", "o"], 2, "not 'nan'"),
+    ("every zero", ["analyze", "--every", "0", "--out", "o"], 2,
+     "--every: must be an integer >= 1"),
+    ("every negative", ["analyze", "--every", "-5", "--out", "o"], 2, "--every"),
+    ("every fraction", ["analyze", "--every", "1.5", "--out", "o"], 2, "--every"),
+    ("max seconds zero", ["analyze", "--max-seconds", "0", "--out", "o"], 2, "--max-seconds"),
+    ("max seconds negative", ["analyze", "--max-seconds", "-1", "--out", "o"], 2,
+     "--max-seconds"),
+    ("alpha zero", ["live", "--alpha", "0"], 2, "--alpha: must be a finite number in (0, 1]"),
+    ("window zero", ["live", "--window", "0"], 2, "--window"),
+    ("input size zero", ["predict", "--input-size", "0", "face.jpg"], 2, "--input-size"),
+    ("epochs zero", ["train", "--epochs", "0", "--out", "t"], 2,
+     "--epochs: must be an integer >= 1"),
+    ("batch size zero", ["train", "--batch-size", "0", "--out", "t"], 2, "--batch-size"),
+    ("label smoothing 2", ["train", "--label-smoothing", "2", "--out", "t"], 2,
+     "--label-smoothing: must be a finite number in [0, 1)"),
+    ("learning rate zero", ["train", "--lr", "0", "--out", "t"], 2, "--lr"),
+    ("weight decay negative", ["train", "--weight-decay", "-1", "--out", "t"], 2,
+     "--weight-decay"),
+    ("momentum one", ["train", "--momentum", "1", "--out", "t"], 2, "--momentum"),
+    ("early dropout negative", ["train", "--early-dropout-epochs", "-1", "--out", "t"], 2,
+     "--early-dropout-epochs"),
+    ("crop pad negative", ["train", "--crop-pad", "-2", "--out", "t"], 2, "--crop-pad"),
+    ("erase above one", ["train", "--erase", "1.5", "--out", "t"], 2, "--erase"),
+    ("leakage images zero", ["leakage", "--images", "0", "--out", "l"], 2, "--images"),
+    ("csv utf-16", ["data", "audit", "utf16.csv"], 2, "utf16.csv: the file is UTF-16"),
+    ("csv binary", ["data", "audit", "binary.csv"], 2, "binary.csv: byte"),
+    ("csv empty", ["data", "audit", "empty.csv"], 2, "empty.csv: the file is empty"),
+    ("csv missing", ["data", "audit", "missing.csv"], 2, "missing.csv: no such file"),
+    ("csv broken gzip", ["data", "audit", "broken.csv.gz"], 2, "broken.csv.gz"),
+    ("csv signed pixel", ["data", "audit", "signed.csv"], 2, "line 3: pixel value '+"),
+    ("model zip without config", ["predict", "--model", "noconfig.keras", "face.jpg"], 2,
+     "noconfig.keras: this zip holds no config.json"),
+    ("model truncated", ["predict", "--model", "truncated.keras", "face.jpg"], 2,
+     "truncated.keras: not a readable .keras file"),
+    ("model missing", ["predict", "--model", "missing.keras", "face.jpg"], 2,
+     "missing.keras: no such model file"),
+    ("json not a model", ["predict", "--model", "notmodel.json", "--weights", "good.keras",
+                          "face.jpg"], 2, "notmodel.json: this JSON is not a Keras model"),
+    ("weights missing", ["predict", "--model", "good.json", "--weights", "missing.h5",
+                         "face.jpg"], 2, "missing.h5: no such weights file"),
+    ("weights of another kind", ["predict", "--model", "good.json", "--weights", "junk.jpg",
+                                 "face.jpg"], 2, "junk.jpg: not a weights file"),
+    ("weights not hdf5", ["predict", "--model", "good.json", "--weights", "junk.h5",
+                          "face.jpg"], 2, "junk.h5: not a readable weights file"),
+    ("predict 1x1 image", ["predict", "--model", "good.keras", "tiny.png"], 0, '"faces": 0'),
+    ("predict goes on past bad images",
+     ["predict", "--model", "good.keras", "junk.jpg", "missing.jpg", "face.jpg"], 2,
+     "2 of 3 images could not be read"),
+    ("video zero frames", ["analyze", "head.mp4", "--model", "good.keras", "--out", "v"], 2,
+     "head.mp4: no frame could be decoded"),
+    ("analyze out is a file", ["analyze", "head.mp4", "--model", "good.keras", "--out",
+                               "a_file"], 2, "a_file is a file"),
+    ("train out is a file", ["train", "--epochs", "1", "--out", "a_file"], 2, "a_file is a file"),
+]
+
+
+@pytest.fixture(scope="module")
+def results(inputs) -> dict[str, subprocess.CompletedProcess]:
+    """Every case's finished process, run three at a time."""
+    with ThreadPoolExecutor(3) as pool:
+        done = pool.map(lambda case: run_cli(*case[1], cwd=inputs), CASES)
+        return {case[0]: result for case, result in zip(CASES, done, strict=True)}
+
+
+@pytest.mark.parametrize(("name", "code", "message"), [(c[0], c[2], c[3]) for c in CASES],
+                         ids=[c[0] for c in CASES])
+def test_each_bad_input_gets_a_clear_message(results, name, code, message):
+    result = results[name]
+    output = result.stdout + result.stderr
+    assert result.returncode == code, output
+    assert message in output
+    assert "Traceback" not in output
+
+
+def test_predict_reports_each_bad_image_on_its_own_line(results):
+    lines = [json.loads(line) for line in
+             results["predict goes on past bad images"].stdout.splitlines()]
+    errors = {line["file"]: line["error"] for line in lines if "error" in line}
+    assert set(errors) == {"junk.jpg", "missing.jpg"}
+    assert "junk.jpg" in errors["junk.jpg"] and "missing.jpg" in errors["missing.jpg"]
+    assert any(line["file"] == "face.jpg" and "label" in line for line in lines)
+
+
+def test_skipped_rows_are_one_warning_line(inputs):
+    result = run_cli("data", "audit", "signed.csv", "--skip-bad-rows", cwd=inputs)
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if line.strip()]
+    assert warnings == ["warning: signed.csv: skipped 1 bad row(s): line 3"]
+
+
+def test_a_signed_pixel_is_refused_by_both_parsers(tmp_path):
+    """`+3` fails the same way whether the rest of the file is clean or not."""
+    from fer_utils.data import DataError, read_fer2013_csv
+
+    rows = _csv_rows()
+    signed = rows.copy()
+    signed[2] = signed[2].replace(",", ",+", 1)
+    alone = tmp_path / "alone.csv"  # otherwise clean: the fast parse would take it
+    alone.write_text("\n".join(signed) + "\n")
+    with_others = tmp_path / "others.csv"  # another bad row sends it down the checked path
+    with_others.write_text("\n".join([*signed, "9," + " ".join(["1"] * 2304) + ",Training"]))
+    for path in (alone, with_others):
+        with pytest.raises(DataError, match="line 3: pixel value '\\+"):
+            read_fer2013_csv(path)
+
+
+def test_an_unexpected_error_is_reported_as_a_bug_with_its_traceback(monkeypatch, capsys):
+    from fer_utils import cli
+
+    def broken(args):
+        raise RuntimeError("something the kit did not expect")
+
+    monkeypatch.setattr(cli, "_bench", broken)
+    assert cli.main(["bench", "--tiny"]) == 1
+    err = capsys.readouterr().err
+    assert "This is a bug" in err and "Traceback" not in err
+    log = Path(err.split("the full traceback is in ")[1].split(" (run with")[0])
+    assert "Traceback" in log.read_text() and "something the kit did not expect" in log.read_text()
+    log.unlink()
+    with pytest.raises(RuntimeError):
+        cli.main(["bench", "--tiny", "--debug"])
+
+
+def test_a_permission_error_says_so(tmp_path, monkeypatch):
+    from fer_utils import atomic
+
+    def refuse(src, dst):
+        raise PermissionError(13, "Permission denied", str(dst))
+
+    monkeypatch.setattr(atomic.os, "replace", refuse)
+    with pytest.raises(OSError, match="Permission denied; change its permissions") as error:
+        atomic.write_text(tmp_path / "x.txt", "hello")
+    assert "disk" not in str(error.value) and "x.txt" in str(error.value)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads every file")
+def test_an_unreadable_csv_is_not_served_from_the_cache(tmp_path, monkeypatch):
+    from fer_utils import data
+
+    monkeypatch.setattr(data, "CACHE_DIR", tmp_path / "cache")
+    images = np.zeros((7, 48, 48), np.uint8)
+    path = write_fer_csv(tmp_path / "f.csv", np.arange(7), images, ["Training"] * 7)
+    data.load_fer2013_csv(path)
+    path.chmod(0)
+    with pytest.raises(PermissionError):
+        data.load_fer2013_csv(path)
+
+
+def test_cache_files_are_private_and_keyed_by_content(tmp_path, monkeypatch):
+    from fer_utils import data
+
+    monkeypatch.setattr(data, "CACHE_DIR", tmp_path / "cache")
+    images = np.zeros((7, 48, 48), np.uint8)
+    (tmp_path / "a").mkdir()
+    first = write_fer_csv(tmp_path / "a" / "f.csv", np.arange(7), images, ["Training"] * 7)
+    copy = tmp_path / "f.csv"
+    copy.write_bytes(first.read_bytes())
+    data.load_fer2013_csv(first)
+    data.load_fer2013_csv(copy)  # same content elsewhere: the same entry
+    entries = list((tmp_path / "cache").glob("*.npz"))
+    assert len(entries) == 1 and entries[0].stat().st_mode & 0o777 == 0o600
+
+
+def test_the_cache_folder_moves_with_an_environment_variable(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "FER_KIT_CACHE": str(tmp_path / "elsewhere")}
+    code = "from fer_utils.paths import CACHE_DIR; print(CACHE_DIR)"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.stdout.strip() == str(tmp_path / "elsewhere")
+
+
+# --------------------------------------------------------------------------- output folders
+
+
+def checksums(folder: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+def assert_consistent(folder: Path) -> dict:
+    """The manifest lists exactly the folder's files, with their current checksums."""
+    manifest = json.loads((folder / MANIFEST).read_text())
+    files = {k: v for k, v in checksums(folder).items() if k != MANIFEST}
+    assert {k: v["sha256"] for k, v in manifest["files"].items()} == files
+    assert not [p for p in folder.iterdir() if p.name.startswith(".")]
+    return manifest
+
+
+def test_two_analyses_into_one_folder(inputs, samples, tmp_path):
+    """The second is refused while the first runs; the folder then holds the first, whole."""
+    out = tmp_path / "shared"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    first = subprocess.Popen(
+        [sys.executable, "-m", "fer_utils.cli", "analyze", str(samples[CLIP]), "--model",
+         str(inputs / "good.keras"), "--max-seconds", "4", "--out", str(out)], env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        while not ((out / LOCK).exists() and (out / LOCK).read_text()):
+            assert first.poll() is None, first.communicate()
+            time.sleep(0.02)
+        first.send_signal(signal.SIGSTOP)  # holds the folder for as long as the test needs
+        second = run_cli("analyze", str(samples["single_face.mp4"]), "--model", "good.keras",
+                         "--out", str(out), cwd=inputs)
+    finally:
+        first.send_signal(signal.SIGCONT)
+        _, err = first.communicate(timeout=300)
+    assert first.returncode == 0, err
+    assert second.returncode == 2 and "is being written by process" in second.stderr
+    assert "Traceback" not in second.stderr
+    manifest = assert_consistent(out)
+    assert set(manifest["files"]) == {"frames.csv", "timeline.csv", "summary.json",
+                                      "timeline.png", "annotated.mp4"}
+    assert json.loads((out / "summary.json").read_text())["video"].endswith(CLIP)
+
+
+def test_a_zero_frame_video_leaves_earlier_results_untouched(inputs, samples, untrained,
+                                                             tmp_path):
+    out = tmp_path / "earlier"
+    analyze(samples[CLIP], untrained, out, max_seconds=1, progress=False)
+    before = checksums(out)
+    with pytest.raises(ValueError, match="no frame could be decoded"):
+        analyze(inputs / "head.mp4", untrained, out, progress=False)
+    assert checksums(out) == before
+    assert_consistent(out)
+
+
+def test_a_smaller_second_analysis_leaves_no_file_of_the_first(samples, untrained, tmp_path):
+    analyze(samples[CLIP], untrained, tmp_path, max_seconds=1, progress=False)
+    analyze(samples[CLIP], untrained, tmp_path, max_seconds=1, progress=False, annotate=False)
+    assert not (tmp_path / "annotated.mp4").exists()
+    assert_consistent(tmp_path)
+
+
+def test_a_corrupt_middle_yields_the_frames_after_the_damage(samples, untrained, tmp_path):
+    clip = bytearray(samples[CLIP].read_bytes())
+    middle = len(clip) // 2
+    clip[middle:middle + 50_000] = bytes(50_000)
+    broken = tmp_path / "corrupt.mp4"
+    broken.write_bytes(bytes(clip))
+    result = analyze(broken, untrained, tmp_path / "out", every=4, progress=False,
+                     annotate=False)
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["partial"] and summary["gaps"]
+    gap = summary["gaps"][0]
+    assert gap["frames"] > 0 and gap["seconds"] == pytest.approx(gap["frames"] / 23.976, abs=1e-2)
+    after = result.frames["frame"] >= gap["first_frame"] + gap["frames"]
+    assert result.frames["frame"].max() > 440 and after.sum() > 30
+    assert "could not be decoded and were skipped" in summary["error"]
+
+
+@pytest.mark.parametrize(("make", "message"), [
+    (partial(TrainConfig, epochs=0), "epochs must be an integer >= 1, not 0"),
+    (partial(profile, "full", label_smoothing=2.0),
+     r"label_smoothing must be a finite number in \[0, 1\), not 2.0"),
+    (partial(TrainConfig, learning_rate=float("nan")), "learning_rate must be a finite number > 0"),
+    (partial(TrainConfig, batch_size=2.5), "batch_size must be an integer >= 1"),
+    (partial(TrainConfig, weight_decay=-0.1), "weight_decay must be a finite number >= 0"),
+    (partial(Augmentation, crop_pad=-1), "crop_pad must be an integer >= 0"),
+    (partial(Smoothing, alpha=0), r"alpha must be a finite number in \(0, 1\]"),
+    (partial(analyze, "any.mp4", None, None, fps=0), "fps must be a finite number > 0, not 0"),
+    (partial(analyze, "any.mp4", None, None, every=-5), "every must be an integer >= 1"),
+    (partial(analyze, "any.mp4", None, None, max_seconds=0), "max_seconds must be"),
+], ids=["epochs", "label smoothing", "learning rate", "batch size", "weight decay", "crop pad",
+        "alpha", "fps", "every", "max seconds"])
+def test_the_python_api_checks_the_same_ranges(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
