@@ -63,15 +63,16 @@ def receptive_fields(model: keras.Model) -> pd.DataFrame:
 
 def activations(model: keras.Model, x: np.ndarray, names: list[str],
                 training: bool = False) -> dict[str, np.ndarray]:
-    """The outputs of the named layers for model input x."""
-    probe = keras.Model(model.inputs[0], [model.get_layer(n).output for n in names])
+    """The outputs of the named layers for model input x, batch axis kept."""
+    # Named outputs: a list of one output would come back as a bare tensor, not a list.
+    probe = keras.Model(model.inputs[0], {n: model.get_layer(n).output for n in names})
     outputs = probe(x, training=training)
-    return {n: np.asarray(o) for n, o in zip(names, outputs, strict=True)}
+    return {n: np.asarray(outputs[n]) for n in names}
 
 
 def train_versus_inference(model: keras.Model, x: np.ndarray) -> pd.DataFrame:
     """What BatchNormalization and Dropout do with training=True versus False, in numbers."""
-    names = ["block1_conv", "block1_bn", "block1_dropout"]
+    names = ["block1_conv", "block1_bn", "block1_relu", "block1_dropout"]
     rows = []
     for training in (True, False):
         outs = activations(model, x, names, training=training)
@@ -90,7 +91,7 @@ def head(model: keras.Model, x: np.ndarray) -> pd.DataFrame:
     probs = np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()
     return pd.DataFrame({"logit": logits, "softmax": probs,
                          "model output": np.asarray(model(x, training=False))[0]},
-                        index=list(EMOTIONS)).round(4)
+                        index=list(EMOTIONS))
 
 
 def grad_cam(model: keras.Model, x: np.ndarray, layer: str = "block5_conv",

@@ -52,18 +52,12 @@ class VideoWriter:
         self._frames.close()
 
 
-def stills(video: str | Path, count: int = 4) -> tuple[np.ndarray, list[str]]:
-    """`count` evenly spaced frames of a video (RGB) with their frame numbers as titles."""
+def frame_at(video: str | Path, seconds: float) -> np.ndarray:
+    """The RGB frame a video shows at a time in seconds."""
     capture = cv2.VideoCapture(str(video))
-    total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
-    if not capture.isOpened() or total <= 0:
-        raise ValueError(f"{video}: cannot read frames from this video")
-    frames, titles = [], []
-    for index in np.linspace(0, total - 1, count).astype(int):
-        capture.set(cv2.CAP_PROP_POS_FRAMES, int(index))
-        ok, frame = capture.read()
-        if ok:
-            frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
-            titles.append(f"frame {index}")
+    capture.set(cv2.CAP_PROP_POS_MSEC, seconds * 1000)
+    ok, frame = capture.read()
     capture.release()
-    return np.stack(frames), titles
+    if not ok:
+        raise ValueError(f"{video}: no frame at {seconds:.2f} s; give a time within the video")
+    return cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)

@@ -20,7 +20,7 @@ class LiveCurves(keras.callbacks.Callback):
         from .plots import plt, training_curves
 
         self.rows.append({"epoch": epoch + 1, **(logs or {})})
-        fig = training_curves(pd.DataFrame(self.rows))
+        fig = training_curves(pd.DataFrame(self.rows), "This run, updated after every epoch")
         if self.handle is None:
             self.handle = display(fig, display_id=True)
         else:

@@ -26,6 +26,7 @@ RUNS_DIR = ROOT / "runs"
 REPORTS_DIR = ROOT / "reports"
 NOTEBOOKS_DIR = ROOT / "notebooks"
 SHIPPED_MODEL = MODELS_DIR / "fer_cnn.keras"
+SHIPPED_LOG = MODELS_DIR / "fer_cnn.log.csv"  # its training log, epoch by epoch
 PREVIOUS_MODEL = MODELS_DIR / "previous" / "fer_cnn.keras"
 
 

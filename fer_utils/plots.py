@@ -15,6 +15,36 @@ from .speaker import METRICS, THIRDS, third_bounds
 sns.set_theme(context="notebook", style="whitegrid")
 
 
+def figure_title(fig: plt.Figure) -> str:
+    """What a figure says it shows: its overall title, else its panels' titles."""
+    if fig.get_suptitle():
+        return fig.get_suptitle()
+    return "; ".join(t for ax in fig.axes if (t := ax.get_title() or ax.get_title("left")))
+
+
+def _png_with_alt_text(fig: plt.Figure) -> tuple[str, dict]:
+    """A figure as PNG for IPython, with its title as the image's alt text."""
+    from IPython.core.pylabtools import print_figure
+
+    return print_figure(fig, "png", bbox_inches="tight", base64=True), {"alt": figure_title(fig)}
+
+
+def _show_figures_with_alt_text() -> None:
+    """In an IPython kernel, every figure carries its title as alt text into the report."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is not None:
+        # Load the kernel's backend first: loading it later registers its own PNG printer.
+        plt.switch_backend(plt.get_backend())
+        shell.display_formatter.formatters["image/png"].for_type(plt.Figure, _png_with_alt_text)
+
+
+_show_figures_with_alt_text()
+
+
 def save_figure(fig: plt.Figure, path: str | Path, dpi: int = 120) -> Path:
     """Save a figure as PNG atomically and return its path."""
     with atomic_path(path) as tmp:
@@ -23,17 +53,20 @@ def save_figure(fig: plt.Figure, path: str | Path, dpi: int = 120) -> Path:
 
 
 def face_grid(images: np.ndarray, titles: list[str] | None = None, cols: int = 8,
-              size: float = 1.2) -> plt.Figure:
-    """Grayscale faces in a grid, with optional titles."""
+              size: float = 1.2, title: str = "") -> plt.Figure:
+    """Grayscale faces in a grid, with optional titles per face and for the whole grid."""
     rows = max(1, -(-len(images) // cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(cols * size, rows * (size + 0.25)),
+    height = size * images.shape[1] / images.shape[2]  # cells keep the images' aspect ratio
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * size, rows * (height + 0.45)),
                              squeeze=False)
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
         if i < len(images):
             ax.imshow(images[i], cmap="gray", vmin=0, vmax=255)
             if titles:
-                ax.set_title(titles[i], fontsize=8)
+                ax.set_title(titles[i], fontsize=8 if size < 3 else 12)
+    if title:
+        fig.suptitle(title)
     fig.tight_layout()
     return fig
 
@@ -66,8 +99,7 @@ def confusion_heatmap(matrix) -> plt.Figure:
     fig, ax = plt.subplots(figsize=(6.5, 5.5))
     sns.heatmap(matrix, annot=True, fmt=".2f", cmap="Blues", vmin=0, vmax=1, ax=ax,
                 cbar_kws={"label": "share of the true class"})
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
+    ax.set(xlabel="predicted", ylabel="true", title="Confusion matrix (rows: true class)")
     fig.tight_layout()
     return fig
 
@@ -79,24 +111,26 @@ def per_class_bars(per_class: dict) -> plt.Figure:
     table = pd.DataFrame(per_class).T[["precision", "recall", "f1"]]
     fig, ax = plt.subplots(figsize=(8, 3.5))
     table.plot.bar(ax=ax, rot=0, width=0.8)
-    ax.set_ylim(0, 1)
-    ax.set_ylabel("score")
-    ax.legend(loc="upper right", ncols=3)
+    ax.set(ylim=(0, 1), ylabel="score", title="Precision, recall and F1 per emotion")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout()
     return fig
 
 
 def reliability_diagram(bins, ece: float) -> plt.Figure:
-    """Accuracy against confidence per bin; the diagonal is perfect calibration."""
+    """Accuracy against confidence per bin, with its count; the diagonal is perfect calibration."""
     used = bins[bins["count"] > 0]
-    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    fig, ax = plt.subplots(figsize=(5.5, 5.5))
     ax.plot([0, 1], [0, 1], ls="--", color="grey", label="perfectly calibrated")
     ax.bar((used["low"] + used["high"]) / 2, used["accuracy"], width=used["high"] - used["low"],
            edgecolor="black", alpha=0.7, label="accuracy in bin")
     ax.plot(used["confidence"], used["accuracy"], "o", color="black", ms=3)
-    ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="confidence", ylabel="accuracy",
-           title=f"Reliability (ECE {ece:.3f})")
-    ax.legend(loc="upper left", fontsize=8)
+    for row in used.itertuples():
+        ax.annotate(f"{row.count}", ((row.low + row.high) / 2, row.accuracy), ha="center",
+                    va="bottom", fontsize=7, xytext=(0, 2), textcoords="offset points")
+    ax.set(xlim=(0, 1), ylim=(0, 1.08), xlabel="confidence", ylabel="accuracy",
+           title=f"Reliability (ECE {ece:.3f}); faces per bin above the bars")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.15), ncols=2, fontsize=8)
     fig.tight_layout()
     return fig
 
@@ -105,19 +139,31 @@ def mistakes_grid(mistakes, images: np.ndarray, limit: int = 24) -> plt.Figure:
     """The most confident mistakes, titled true -> predicted (confidence)."""
     top = mistakes.sort_values("confidence", ascending=False, kind="stable").head(limit)
     titles = [f"{r.true}->{r.predicted}\n{r.confidence:.0%}" for r in top.itertuples()]
-    return face_grid(images[top["index"].to_numpy()], titles, cols=8, size=1.3)
+    return face_grid(images[top["index"].to_numpy()], titles, cols=8, size=1.3,
+                     title="The most confident mistakes: true -> predicted (confidence)")
 
 
-def training_curves(history) -> plt.Figure:
-    """Loss and accuracy per epoch, training and validation."""
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.5))
-    left.plot(history["epoch"], history["loss"], label="training")
-    left.plot(history["epoch"], history["val_loss"], label="validation (PublicTest)")
-    left.set(xlabel="epoch", ylabel="loss")
-    right.plot(history["epoch"], history["accuracy"], label="training")
-    right.plot(history["epoch"], history["val_accuracy"], label="validation (PublicTest)")
-    right.set(xlabel="epoch", ylabel="accuracy")
-    right.legend()
+def training_curves(history, title: str = "Training curves") -> plt.Figure:
+    """Loss and accuracy per epoch, training and validation, legend below the panels."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
+    for ax, metric in ((left, "loss"), (right, "accuracy")):
+        ax.plot(history["epoch"], history[metric], marker=".", label="training")
+        ax.plot(history["epoch"], history[f"val_{metric}"], marker=".",
+                label="validation (PublicTest)")
+        ax.set(xlabel="epoch", ylabel=metric)
+    fig.legend(*left.get_legend_handles_labels(), loc="lower center", ncols=2,
+               bbox_to_anchor=(0.5, -0.04))
+    fig.suptitle(title)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    return fig
+
+
+def learning_rate_curve(rates: np.ndarray, steps_per_epoch: int) -> plt.Figure:
+    """A learning-rate schedule, one value per training step, drawn against epochs."""
+    fig, ax = plt.subplots(figsize=(7, 3))
+    ax.plot(np.arange(len(rates)) / steps_per_epoch, rates)
+    ax.set(xlabel="epoch", ylabel="learning rate", ylim=(0, None),
+           title="Learning rate: linear warmup, then cosine decay")
     fig.tight_layout()
     return fig
 
@@ -137,7 +183,8 @@ def class_distribution(counts) -> plt.Figure:
     """Images per emotion and usage (counts is emotion x usage)."""
     fig, ax = plt.subplots(figsize=(8, 3.5))
     counts.plot.bar(ax=ax, rot=0)
-    ax.set_ylabel("images")
+    ax.set(ylabel="images", title="Images per emotion and split")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout()
     return fig
 
@@ -153,51 +200,65 @@ def samples_per_class(dataset, per_class: int = 8, seed: int = 0) -> plt.Figure:
         titles += [name] * per_class
     blank = np.full(dataset.images.shape[1:], 255, np.uint8)
     images = np.stack([dataset.images[i] if i is not None else blank for i in picks])
-    return face_grid(images, titles, cols=per_class)
+    return face_grid(images, titles, cols=per_class,
+                     title=f"{per_class} random training faces per emotion")
 
 
 def mean_faces(dataset) -> plt.Figure:
     """The average face of each emotion."""
     means = [dataset.images[dataset.labels == k].mean(axis=0) if (dataset.labels == k).any()
              else np.zeros(dataset.images.shape[1:]) for k in range(len(EMOTIONS))]
-    return face_grid(np.stack(means).astype(np.uint8), list(EMOTIONS), cols=7, size=1.6)
+    return face_grid(np.stack(means).astype(np.uint8), list(EMOTIONS), cols=7, size=1.6,
+                     title="The average face of each emotion")
 
 
 def filter_grid(kernel: np.ndarray) -> plt.Figure:
-    """First-layer convolution filters (k, k, 1, F) as small images."""
+    """First-layer convolution filters (k, k, 1, F) on one diverging scale centred on zero."""
     filters = np.moveaxis(kernel[:, :, 0, :], -1, 0)
-    scaled = (filters - filters.min()) / (np.ptp(filters) or 1) * 255
-    return face_grid(scaled.astype(np.uint8), [str(i) for i in range(len(filters))], cols=8,
-                     size=0.9)
+    limit = float(np.abs(filters).max()) or 1.0
+    cols = 8
+    rows = -(-len(filters) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 0.9 + 1, rows * 1.05), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i < len(filters):
+            image = ax.imshow(filters[i], cmap="RdBu_r", vmin=-limit, vmax=limit)
+            ax.set_title(str(i), fontsize=8)
+    fig.colorbar(image, ax=axes, shrink=0.8, label="weight")
+    fig.suptitle(f"First-layer filters ({filters.shape[1]}x{filters.shape[2]} weights)")
+    return fig
 
 
 def feature_maps(maps: dict[str, np.ndarray], per_layer: int = 8) -> plt.Figure:
-    """The first channels of each layer's output for one face, one row per layer."""
-    fig, axes = plt.subplots(len(maps), per_layer, figsize=(per_layer * 1.2, len(maps) * 1.4),
+    """The first channels of each layer's output for one face, one row per layer and scale."""
+    fig, axes = plt.subplots(len(maps), per_layer, figsize=(per_layer * 1.2 + 1, len(maps) * 1.5),
                              squeeze=False)
     for row, (name, out) in zip(axes, maps.items(), strict=True):
+        channels = out[0, :, :, :per_layer]
         for c, ax in enumerate(row):
             ax.axis("off")
-            if c < out.shape[-1]:
-                ax.imshow(out[0, :, :, c], cmap="viridis")
+            if c < channels.shape[-1]:
+                image = ax.imshow(channels[:, :, c], cmap="viridis", vmin=channels.min(),
+                                  vmax=channels.max())
+        fig.colorbar(image, ax=list(row), shrink=0.9, pad=0.01)
         row[0].set_title(f"{name} {out.shape[1]}x{out.shape[2]}x{out.shape[3]}", fontsize=8,
                          loc="left")
-    fig.tight_layout()
+    fig.suptitle(f"Feature maps: first {per_layer} channels per layer (colour: activation)")
     return fig
 
 
 def grad_cam_overlay(face: np.ndarray, cam: np.ndarray, title: str) -> plt.Figure:
     """A face, its Grad-CAM map, and the two overlaid."""
-    fig, axes = plt.subplots(1, 3, figsize=(7, 2.6))
+    fig, axes = plt.subplots(1, 3, figsize=(8, 2.8), layout="constrained")
     axes[0].imshow(face, cmap="gray")
-    axes[1].imshow(cam, cmap="jet")
+    heat = axes[1].imshow(cam, cmap="jet", vmin=0, vmax=1)
     axes[2].imshow(face, cmap="gray")
-    axes[2].imshow(cam, cmap="jet", alpha=0.45)
+    axes[2].imshow(cam, cmap="jet", alpha=0.45, vmin=0, vmax=1)
     for ax, name in zip(axes, ("face", "Grad-CAM", "overlay"), strict=True):
         ax.set_title(name)
         ax.axis("off")
+    fig.colorbar(heat, ax=axes, shrink=0.8, label="share of the peak")
     fig.suptitle(title)
-    fig.tight_layout()
     return fig
 
 

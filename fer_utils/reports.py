@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import ast
 import html
-import json
+import inspect
 import logging
+import os
 import re
 import sys
 import time
@@ -42,6 +43,13 @@ def report_summary(headline: str, data: str, model: str | None = None,
         print(text)
 
 
+def show_source(obj) -> None:
+    """Show the library's own source of a function or class in a notebook (no second copy)."""
+    from IPython.display import Markdown, display
+
+    display(Markdown(f"```python\n{inspect.getsource(obj)}```"))
+
+
 def report_parameters(data: str | None = None, out: str | Path = REPORTS_DIR) -> dict[str, dict]:
     """The values the report run injects into each notebook (stored defaults are tiny)."""
     from .paths import SHIPPED_MODEL
@@ -58,9 +66,10 @@ def report_parameters(data: str | None = None, out: str | Path = REPORTS_DIR) ->
         # On real FER-2013 the quick profile trains on a 6,000-image sample to stay in budget.
         "02_train": {"data": data_value, "profile": "quick", "epochs": None,
                      "max_train_images": 6000 if real else None, "out": None, "runs": runs},
-        # `model` is filled in with the model 02 trained (see run_reports).
+        # The shipped model on the final test split; `reference_model` is filled in with
+        # the demonstration model 02 trained (see run_reports).
         "03_evaluate": {"data": data_value, "model": str(SHIPPED_MODEL),
-                        "reference_model": str(SHIPPED_MODEL), "tta": "flip",
+                        "reference_model": None, "tta": "flip",
                         "leakage_images": 3000 if real else 2000, "leakage_epochs": 3,
                         "out": None, "runs": runs},
         "04_analyze_video": {"video": None, "model": str(SHIPPED_MODEL), "max_seconds": None,
@@ -115,20 +124,40 @@ def _failure(notebook, error: Exception) -> str:
     return f"{type(error).__name__}: {error}"[:500]
 
 
-# TensorFlow's C++ start-up lines (absl/oneDNN), which reach the kernel's stderr unasked.
-_LIBRARY_NOISE = re.compile(r"^(WARNING: All log messages before absl|[IWE]\d{4} |"
-                            r"To enable the following instructions|\s*$)")
+# TensorFlow's C++ start-up lines (absl/oneDNN), which reach the kernel's stderr unasked,
+# and progress bars (a percentage and a bar, or a rate per second).
+_NOISE = re.compile(r"^(WARNING: All log messages before absl|[IWE]\d{4} |"
+                    r"To enable the following instructions|\s*$)|\d+%\||it/s\]|s/it\]")
+
+REPORT_STYLE = """<style>
+.fer-nav{position:sticky;top:0;z-index:10;background:#fff;border-bottom:1px solid #ddd;
+padding:.5em 1em;font:14px system-ui,sans-serif;display:flex;gap:1.5em;align-items:center}
+body:not(.fer-show-code) .jp-CodeCell .jp-Cell-inputWrapper{display:none}
+.jp-RenderedImage img,.jp-RenderedHTMLCommon img{max-width:100%;height:auto}
+</style>"""
+
+REPORT_NAV = """<nav class="fer-nav"><a href="index.html">&larr; all reports</a>
+<label><input type="checkbox" onchange="document.body.classList.toggle('fer-show-code',
+this.checked)"> show the code</label></nav>"""
 
 
-def _final_state(text: str) -> str:
-    """A progress bar's last state: each line keeps only what follows its last carriage return."""
+def _without_noise(text: str) -> str:
+    """Stream text without library start-up lines and progress bars (carriage returns too)."""
     lines = [line.rsplit("\r", 1)[-1] for line in text.replace("\r\n", "\n").split("\n")]
-    bars = [i for i, line in enumerate(lines) if "|" in line and "%" in line]
-    return "\n".join(line for i, line in enumerate(lines) if i not in bars[:-1])
+    return "\n".join(line for line in lines if not _NOISE.search(line))
+
+
+def _with_alt_text(output) -> None:
+    """A PNG output that carries alt text (see plots) becomes an <img> with that alt text."""
+    alt = output.get("metadata", {}).get("image/png", {}).get("alt")
+    if alt and "image/png" in output.get("data", {}):
+        png = output["data"]["image/png"].strip()
+        output["data"]["text/html"] = (f'<img src="data:image/png;base64,{png}" '
+                                       f'alt="{html.escape(alt)}">')
 
 
 def _tidy_outputs(notebook) -> None:
-    """Drop TensorFlow start-up lines and keep only the final state of progress bars."""
+    """Drop library start-up lines and progress bars; give figures their alt text."""
     for cell in notebook.cells:
         merged = []  # consecutive stream outputs of one name become one
         for output in cell.get("outputs", []):
@@ -139,22 +168,36 @@ def _tidy_outputs(notebook) -> None:
                 merged.append(output)
         kept = []
         for output in merged:
-            if output.get("name") == "stderr":
-                output["text"] = _final_state(output["text"])
-                if all(_LIBRARY_NOISE.match(line) for line in output["text"].splitlines()):
+            if output.get("output_type") == "stream":
+                output["text"] = _without_noise(output["text"])
+                if not output["text"].strip():
                     continue
+            _with_alt_text(output)
             kept.append(output)
         cell["outputs"] = kept
 
 
+def _title(notebook) -> str:
+    """The notebook's first Markdown heading, for the browser tab."""
+    for cell in notebook.cells:
+        if cell.cell_type == "markdown":
+            for line in cell.source.splitlines():
+                if line.startswith("# "):
+                    return line[2:].strip()
+    return "FER kit report"
+
+
 def render_html(notebook, path: Path) -> Path:
-    """The executed notebook as an HTML report without code cells."""
+    """The executed notebook as an HTML report: code folded away behind a toggle, a link back
+    to the index, the notebook's heading as the page title."""
     from nbconvert import HTMLExporter
 
     _tidy_outputs(notebook)
-    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True,
-                            exclude_output_prompt=True)
+    notebook.metadata["title"] = _title(notebook)
+    exporter = HTMLExporter(exclude_input_prompt=True, exclude_output_prompt=True)
     body, _ = exporter.from_notebook_node(notebook)
+    body = body.replace("</head>", REPORT_STYLE + "\n</head>", 1)
+    body = re.sub(r"(<body[^>]*>)", lambda m: m.group(1) + "\n" + REPORT_NAV, body, count=1)
     return write_text(path, body)
 
 
@@ -210,40 +253,69 @@ def run_notebook(name: str, parameters: dict, out: Path,
     return result
 
 
+# One line per notebook: what a learner takes away from it.
+TEACHES = {
+    "01_explore_data": "What the data looks like: classes, splits, average faces, duplicates.",
+    "02_train": "How the seed CNN is trained: one step by hand, the schedule, curves, files.",
+    "03_evaluate": "How to judge a model honestly: metrics, calibration, mistakes, leakage.",
+    "04_analyze_video": "How a video becomes an emotion timeline per face, and its limits.",
+    "05_cnn_layer_by_layer": "What each layer computes, recomputed by hand and checked.",
+}
+
+
+def _short(value: object, out: Path) -> str:
+    """A parameter value for the index: a path relative to the reports folder, or its last
+    two parts when it lies far from it."""
+    text = str(value)
+    if text.startswith("/"):
+        relative = os.path.relpath(text, out)
+        return relative if relative.count("..") <= 2 else str(Path(*Path(text).parts[-2:]))
+    return text
+
+
 def _run_folders(summary: dict, out: Path) -> str:
-    """The run folders a report used, as cell HTML; those under `out` relative to it."""
-    root = out.resolve()
-    folders = [Path(f) for f in summary.get("runs", [])]
-    shown = [f.relative_to(root) if f.is_relative_to(root) else f for f in folders]
-    return "<br>".join(f"<code>{html.escape(str(f))}</code>" for f in shown)
+    """Links to the run folders a report used, relative to the index."""
+    folders = [os.path.relpath(folder, out) for folder in summary.get("runs", [])]
+    return "".join(f'<br><a href="{html.escape(f)}/">{html.escape(Path(f).name)}</a>'
+                   for f in folders)
+
+
+def _index_row(r: ReportResult, out: Path) -> str:
+    """One report's row of the index."""
+    link = f'<a href="{r.html.name}">{r.name}</a>' if r.html else r.name
+    status = (f'<span class="failed">FAILED</span> {html.escape(r.error)}' if r.error
+              else html.escape(r.summary.get("headline", "")))
+    params = ", ".join(f"{k}={_short(v, out)}" for k, v in r.parameters.items()
+                       if v is not None and k not in ("data", "runs"))
+    model = _short(r.summary["model"], out) if r.summary.get("model") else ""
+    return (f"<tr><td>{link}<br><small>{html.escape(TEACHES.get(r.name, ''))}</small></td>"
+            f"<td>{status}</td><td>{html.escape(model)}{_run_folders(r.summary, out)}</td>"
+            f"<td>{r.seconds:.0f} s</td><td><code>{html.escape(params)}</code></td></tr>")
 
 
 def write_index(results: list[ReportResult], out: Path) -> Path:
-    """reports/index.html: every report with parameters, data, model, run folders, date,
-    runtime, headline."""
+    """reports/index.html: every report with what it teaches, headline, model, outputs,
+    runtime and compact parameters; the data once above the table."""
     date = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    rows = []
-    for r in results:
-        link = (f'<a href="{r.html.name}">{r.name}</a>' if r.html else r.name)
-        status = (f'<span class="failed">FAILED</span> {html.escape(r.error)}' if r.error
-                  else html.escape(r.summary.get("headline", "")))
-        params = html.escape(json.dumps({k: v for k, v in r.parameters.items() if v is not None}))
-        rows.append(f"<tr><td>{link}</td><td>{status}</td>"
-                    f"<td>{html.escape(str(r.summary.get('data', '')))}</td>"
-                    f"<td>{html.escape(str(r.summary.get('model') or ''))}</td>"
-                    f"<td>{_run_folders(r.summary, out)}</td>"
-                    f"<td>{r.seconds:.0f} s</td><td><code>{params}</code></td></tr>")
+    data = next((r.summary["data"] for r in results if r.summary.get("data")), "")
+    reference = os.path.relpath(REPORTS_DIR / "reference", out)
     page = f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>FER kit reports</title>
-<style>body{{font-family:system-ui,sans-serif;margin:2em;max-width:80em}}
-table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:.4em .6em;
-vertical-align:top;text-align:left}}code{{font-size:.8em;word-break:break-all}}.failed{{color:#b00;font-weight:bold}}
-</style></head><body>
-<h1>FER kit reports</h1><p>Rendered {date}. {sum(r.error is None for r in results)} of
-{len(results)} notebooks ran.</p>
-<table><tr><th>report</th><th>headline</th><th>data</th><th>model</th><th>run folders</th>
-<th>runtime</th><th>parameters</th></tr>
-{chr(10).join(rows)}
+<style>body{{font-family:system-ui,sans-serif;margin:1.5em;max-width:76em}}
+table{{border-collapse:collapse;width:100%;table-layout:fixed}}
+td,th{{border:1px solid #ccc;padding:.4em .6em;vertical-align:top;text-align:left;
+overflow-wrap:break-word}}small{{color:#555}}code{{font-size:.8em}}
+.failed{{color:#b00;font-weight:bold}}</style></head><body>
+<h1>FER kit reports</h1>
+<p>Rendered {date}. {sum(r.error is None for r in results)} of {len(results)} notebooks ran.
+Data: {html.escape(str(data))}.</p>
+<p>The training report of the shipped model is in
+<a href="{html.escape(reference)}/02_train.html">reference/02_train.html</a>.</p>
+<table><colgroup><col style="width:24%"><col style="width:26%"><col style="width:17%">
+<col style="width:9%"><col style="width:24%"></colgroup>
+<tr><th>report</th><th>headline</th><th>model, run folders</th><th>runtime</th>
+<th>parameters</th></tr>
+{chr(10).join(_index_row(r, out) for r in results)}
 </table></body></html>
 """
     return write_text(out / "index.html", page)
@@ -272,8 +344,8 @@ def run_reports(names: list[str] | None = None, parameters: dict | None = None,
         values = {**plan[name], **overrides}
         trained = next((r.summary.get("model") for r in results
                         if r.name == "02_train" and not r.error), None)
-        if name == "03_evaluate" and trained and "model" not in (parameters or {}):
-            values["model"] = trained
+        if name == "03_evaluate" and trained and "reference_model" not in (parameters or {}):
+            values["reference_model"] = trained
         print(f"running {name} ...", flush=True)
         result = run_notebook(name, values, out)
         print(f"  {'FAILED ' + result.error if result.error else 'ok'} "

@@ -80,3 +80,25 @@ class TrackSmoother:
             del recent[:-self.smoothing.window]
             return np.mean(recent, axis=0)
         return probs
+
+
+def stretches(labels: np.ndarray, times: np.ndarray, probs: np.ndarray, step_s: float,
+              names: tuple[str, ...], shortest: float = 1.0) -> list[tuple[float, float, str]]:
+    """A track told in stretches (start s, end s, name): runs of its smoothed label at least
+    `shortest` seconds long, named by their one or two most probable classes (the second when
+    at least half as probable as the first), equal neighbours joined."""
+    starts = [0]
+    for i in range(1, len(labels)):
+        if labels[i] != labels[i - 1] and times[i] - times[starts[-1]] >= shortest:
+            starts.append(i)
+    if len(starts) > 1 and times[-1] + step_s - times[starts[-1]] < shortest:
+        starts.pop()  # a short last run folds into the one before it
+    told: list[tuple[float, float, str]] = []
+    for start, end in zip(starts, [*starts[1:], len(labels)], strict=True):
+        means = probs[start:end].mean(axis=0)
+        first, second = np.argsort(means)[::-1][:2]
+        name = (f"{names[first]}/{names[second]}" if means[second] >= 0.5 * means[first]
+                else f"mostly {names[first]}")
+        begin = told.pop()[0] if told and told[-1][2] == name else float(times[start])
+        told.append((begin, float(times[end - 1] + step_s), name))
+    return told

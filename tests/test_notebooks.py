@@ -7,7 +7,7 @@ import nbformat
 import pytest
 
 from fer_utils import reports
-from fer_utils.paths import NOTEBOOKS_DIR
+from fer_utils.paths import NOTEBOOKS_DIR, SHIPPED_MODEL
 
 NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("*.ipynb"))
 
@@ -78,7 +78,7 @@ def test_the_report_values_are_parameters_of_their_notebooks():
         assert set(values) <= reports.notebook_parameters(name), name
 
 
-def test_the_report_run_evaluates_the_model_02_trained(monkeypatch, tmp_path):
+def test_the_report_run_sets_the_model_02_trained_beside_the_shipped_one(monkeypatch, tmp_path):
     ran = []
 
     def run_notebook(name, parameters, out):  # what run_reports hands each notebook
@@ -90,7 +90,8 @@ def test_the_report_run_evaluates_the_model_02_trained(monkeypatch, tmp_path):
     reports.run_reports(parameters={"epochs": 1, "max_seconds": 1.0}, out=tmp_path)
     given = dict(ran)
     assert list(given) == list(reports.NOTEBOOKS)
-    assert given["03_evaluate"]["model"] == "runs/quick/fer_cnn.keras"
+    assert given["03_evaluate"]["reference_model"] == "runs/quick/fer_cnn.keras"  # beside
+    assert given["03_evaluate"]["model"] == str(SHIPPED_MODEL)  # the headline
     assert given["02_train"]["epochs"] == 1 and given["04_analyze_video"]["max_seconds"] == 1.0
     assert all("epochs" not in values for name, values in ran if name != "02_train")
 
@@ -102,3 +103,54 @@ def test_papermill_renders_a_notebook_with_its_report_values(tmp_path):
     assert result.parameters == reports.report_parameters(out=tmp_path)["01_explore_data"]
     assert result.summary["headline"] and "SYNTHETIC" in result.summary["data"]
     assert result.summary["headline"] in (tmp_path / "index.html").read_text()
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_no_more_than_two_code_cells_in_a_row(path: Path):
+    run = 0
+    for index, cell in enumerate(json.loads(path.read_text())["cells"]):
+        run = run + 1 if cell["cell_type"] == "code" else 0
+        assert run <= 2, f"{path.name}: cell {index} is the third code cell in a row; " \
+            "add a Markdown cell that says what to notice"
+
+
+def test_a_report_has_a_title_alt_text_a_code_toggle_and_no_progress_bars(tmp_path):
+    source = tmp_path / "notebooks"
+    source.mkdir()
+    _notebook(source / "figure.ipynb", "import sys\nfrom fer_utils import plots\n"
+              "sys.stderr.write('frames:  50' + '%|####  | 5/10 [00:01<00:01, 4.2i' + 't/s]\\n')\n"
+              "plots.accuracy_bars({'a': 0.5}, 'A titled figure');")
+    result = reports.run_notebook("figure", {"x": 1}, tmp_path, notebooks=source)
+    page = result.html.read_text()
+    assert result.error is None
+    assert "<title>test</title>" in page and 'href="index.html"' in page
+    assert 'alt="A titled figure"' in page and "show the code" in page
+    assert "it/s" not in page and "No description has been provided" not in page
+
+
+def _full_format_csv(folder: Path) -> Path:
+    """A CSV in the full fer2013.csv format (Training, PublicTest, PrivateTest) that the kit
+    reads as real data: synthetic faces without the sidecar that marks them synthetic."""
+    from fer_utils.data import synthetic_sidecar
+    from fer_utils.synth import write_synthetic_csv
+
+    csv = write_synthetic_csv(folder / "fer2013.csv", n_train=300, n_val=100, n_test=120)
+    synthetic_sidecar(csv).unlink()
+    return csv
+
+
+@pytest.mark.slow
+def test_with_all_three_splits_03_headlines_the_shipped_model_on_privatetest(tmp_path):
+    csv = _full_format_csv(tmp_path)
+    plan = reports.report_parameters(str(csv), tmp_path)
+    assert plan["03_evaluate"]["model"] == str(SHIPPED_MODEL)
+    assert plan["02_train"]["max_train_images"] == 6000  # real data: 02 is a demonstration
+    values = {**plan["03_evaluate"], "tta": None, "leakage_images": 200, "leakage_epochs": 1,
+              "out": str(tmp_path / "evaluate")}
+    result = reports.run_notebook("03_evaluate", values, tmp_path)
+    assert result.error is None, result.error
+    assert result.summary["headline"].startswith("shipped model: PrivateTest accuracy")
+    assert "SYNTHETIC" not in result.summary["data"] and "PrivateTest 120" in result.summary["data"]
+    outputs = json.dumps([c.get("outputs") for c in
+                          json.loads((tmp_path / "03_evaluate.ipynb").read_text())["cells"]])
+    assert "synthetic cartoons" not in outputs  # the cartoon caveat is for synthetic data only
