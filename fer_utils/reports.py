@@ -20,8 +20,15 @@ from .paths import NOTEBOOKS_DIR, REPORTS_DIR
 
 KERNEL = "fer-kit"
 SUMMARY_MIME = "application/vnd.fer-kit.summary+json"
-NOTEBOOKS = ("01_explore_data", "02_train", "03_evaluate", "04_analyze_video",
-             "05_cnn_layer_by_layer", "06_compare_talks")
+# The notebooks in reading order, each with what a learner takes away from it.
+NOTEBOOKS = {
+    "01_explore_data": "What the data looks like: classes, splits, average faces, duplicates.",
+    "02_train": "How the seed CNN is trained: one step by hand, the schedule, curves, files.",
+    "03_evaluate": "How to judge a model honestly: metrics, calibration, mistakes, leakage.",
+    "04_analyze_video": "How a video becomes an emotion timeline per face, and its limits.",
+    "05_cnn_layer_by_layer": "What each layer computes, recomputed by hand and checked.",
+    "06_compare_talks": "Many talks in one batch: speaker figures, thirds, talks side by side.",
+}
 
 
 def report_summary(headline: str, data: str, model: str | None = None,
@@ -253,16 +260,6 @@ def run_notebook(name: str, parameters: dict, out: Path,
     return result
 
 
-# One line per notebook: what a learner takes away from it.
-TEACHES = {
-    "01_explore_data": "What the data looks like: classes, splits, average faces, duplicates.",
-    "02_train": "How the seed CNN is trained: one step by hand, the schedule, curves, files.",
-    "03_evaluate": "How to judge a model honestly: metrics, calibration, mistakes, leakage.",
-    "04_analyze_video": "How a video becomes an emotion timeline per face, and its limits.",
-    "05_cnn_layer_by_layer": "What each layer computes, recomputed by hand and checked.",
-}
-
-
 def _short(value: object, out: Path) -> str:
     """A parameter value for the index: a path relative to the reports folder, or its last
     two parts when it lies far from it."""
@@ -288,7 +285,7 @@ def _index_row(r: ReportResult, out: Path) -> str:
     params = ", ".join(f"{k}={_short(v, out)}" for k, v in r.parameters.items()
                        if v is not None and k not in ("data", "runs"))
     model = _short(r.summary["model"], out) if r.summary.get("model") else ""
-    return (f"<tr><td>{link}<br><small>{html.escape(TEACHES.get(r.name, ''))}</small></td>"
+    return (f"<tr><td>{link}<br><small>{html.escape(NOTEBOOKS.get(r.name, ''))}</small></td>"
             f"<td>{status}</td><td>{html.escape(model)}{_run_folders(r.summary, out)}</td>"
             f"<td>{r.seconds:.0f} s</td><td><code>{html.escape(params)}</code></td></tr>")
 
