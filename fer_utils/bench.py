@@ -312,6 +312,9 @@ def _model_stem(scratch: Path) -> tuple[Path, str]:
     return scratch / "untrained", "untrained seed CNN (no shipped model found)"
 
 
+SECTIONS = ("load", "train_input", "inference", "video", "memory", "batch")
+
+
 def run_benchmarks(out: str | Path, tiny: bool = False, only: list[str] | None = None) -> dict:
     """Run the suite, write bench.json and bench.md into `out`, and return the figures."""
     from .samples import DEFAULT_CLIP, sample_path
@@ -319,7 +322,7 @@ def run_benchmarks(out: str | Path, tiny: bool = False, only: list[str] | None =
     from .synth import write_synthetic_csv
 
     out = Path(out)
-    chosen = set(only or ("load", "train_input", "inference", "video", "memory", "batch"))
+    chosen = set(only or SECTIONS)
     figures: dict = {"mode": "tiny" if tiny else "full", "machine": {
         "cpus": os.cpu_count(), "python": sys.version.split()[0]}}
     with tempfile.TemporaryDirectory() as tmp:

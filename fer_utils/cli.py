@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 import tempfile
@@ -19,29 +20,45 @@ from .options import argument_type
 Handler = Callable[[argparse.Namespace], int | None]
 
 
+class Choices:
+    """The names in a library constant as argparse choices, imported only when argparse
+    checks or prints them, so `fer-kit --help` starts without TensorFlow."""
+
+    def __init__(self, module: str, constant: str):
+        self.module, self.constant = module, constant
+
+    def _names(self) -> tuple:
+        return tuple(getattr(importlib.import_module(f"fer_utils.{self.module}"), self.constant))
+
+    def __contains__(self, value: object) -> bool:
+        return value in self._names()
+
+    def __iter__(self) -> Iterator:
+        return iter(self._names())
+
+
+def choice_of(module: str, constant: str, help: str) -> dict:
+    """add_argument keywords for one of a library constant's names, listed in the help."""
+    return {"choices": Choices(module, constant), "metavar": constant.removesuffix("S"),
+            "help": f"{help}: %(choices)s"}
+
+
 def _train(args: argparse.Namespace) -> int:
     if args.cpu_devices:
         from .train import split_cpu
 
         split_cpu(args.cpu_devices)
-    from dataclasses import replace
-
     from .sources import load_dataset
     from .train import profile, train
 
-    config = profile(args.profile, epochs=args.epochs, batch_size=args.batch_size,
+    config = profile(args.profile, augment=not args.no_augment, erase=args.erase,
+                     crop_pad=args.crop_pad, epochs=args.epochs, batch_size=args.batch_size,
                      learning_rate=args.lr, balance=args.balance,
                      label_smoothing=args.label_smoothing, seed=args.seed,
                      optimizer=args.optimizer, momentum=args.momentum,
                      weight_decay=args.weight_decay,
                      early_dropout_epochs=args.early_dropout_epochs,
                      ema_momentum=args.ema_momentum)
-    if args.no_augment:
-        config = replace(config, augmentation=None)
-    elif config.augmentation is not None:
-        changes = {k: v for k, v in (("erase", args.erase), ("crop_pad", args.crop_pad))
-                   if v is not None}
-        config = replace(config, augmentation=replace(config.augmentation, **changes))
     dataset = load_dataset(args.data, skip_bad_rows=args.skip_bad_rows)
     print(dataset.describe())
     result = train(dataset, args.out, config, verbose=args.verbose)
@@ -55,19 +72,20 @@ def _train(args: argparse.Namespace) -> int:
 def _add_train(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a model (resumes a run left in --out)")
     p.add_argument("--data", help="FER-2013 CSV or image folder (default: lookup, else synthetic)")
-    p.add_argument("--profile", default="quick", choices=["quick", "full"])
+    p.add_argument("--profile", default="quick",
+                   **choice_of("train", "PROFILES", "training recipe (default quick)"))
     p.add_argument("--out", type=Path, required=True, help="run folder (checkpoints, log, model)")
     p.add_argument("--epochs", type=argument_type("epochs"))
     p.add_argument("--batch-size", type=argument_type("batch_size"))
     p.add_argument("--lr", type=argument_type("learning_rate"), help="peak learning rate")
-    p.add_argument("--balance", choices=["none", "class_weight", "oversample"])
+    p.add_argument("--balance", **choice_of("train", "BALANCING", "class balancing"))
     p.add_argument("--label-smoothing", type=argument_type("label_smoothing"))
     p.add_argument("--no-augment", action="store_true")
     p.add_argument("--erase", type=argument_type("erase"), help="random-erasing probability")
     p.add_argument("--crop-pad", type=argument_type("crop_pad"),
                    help="pad-and-crop augmentation: reflect-pad N pixels, crop at random")
-    p.add_argument("--optimizer", choices=["adam", "sgd"],
-                   help="adam, or sgd (SGD with Nesterov momentum)")
+    p.add_argument("--optimizer",
+                   **choice_of("train", "OPTIMIZERS", "optimizer (sgd: Nesterov momentum)"))
     p.add_argument("--momentum", type=argument_type("momentum"), help="SGD momentum")
     p.add_argument("--weight-decay", type=argument_type("weight_decay"),
                    help="decoupled weight decay (BatchNorm gamma/beta and biases exempt)")
@@ -177,8 +195,8 @@ def _model_options(p: argparse.ArgumentParser, several: bool = False) -> None:
                    "default: the shipped models/fer_cnn.keras"
                    + ("; repeat it to compare models on the same faces" if several else ""))
     p.add_argument("--weights", **each, help="weights for a .json architecture")
-    p.add_argument("--scale", **each, choices=["unit", "symmetric"],
-                   help="pixel scaling the model expects: /255 or [-1, 1]")
+    p.add_argument("--scale", **each, **choice_of(
+        "pipeline", "SCALES", "pixel scaling the model expects (unit: /255, symmetric: [-1, 1])"))
     p.add_argument("--input-size", **each, type=argument_type("input_size"),
                    help="the model's square input size")
     p.add_argument("--prior-correction", **each, type=argument_type("prior_correction"),
@@ -192,8 +210,10 @@ def _video_options(p: argparse.ArgumentParser) -> None:
     rate = p.add_mutually_exclusive_group()
     rate.add_argument("--fps", type=argument_type("fps"), help="analysed frames per second")
     rate.add_argument("--every", type=argument_type("every"), help="analyse every Nth frame")
-    p.add_argument("--detector", default="default", choices=["default", "seed", "reference"])
-    p.add_argument("--smoothing", default="ema", choices=["ema", "window", "none"])
+    p.add_argument("--detector", default="default",
+                   **choice_of("faces", "PRESETS", "face detector preset"))
+    p.add_argument("--smoothing", default="ema",
+                   **choice_of("tracking", "SMOOTHING_METHODS", "smoothing along each track"))
     p.add_argument("--alpha", type=argument_type("alpha"), default=0.4,
                    help="ema weight of the newest frame")
     p.add_argument("--window", type=argument_type("window"), default=5,
@@ -306,7 +326,8 @@ def _add_video(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("predict", help="one JSON line per face found in each image (a line "
                        "with an 'error' field for an image that cannot be read)")
     p.add_argument("images", nargs="+")
-    p.add_argument("--detector", default="default", choices=["default", "seed", "reference"])
+    p.add_argument("--detector", default="default",
+                   **choice_of("faces", "PRESETS", "face detector preset"))
     _model_options(p)
     p.set_defaults(handler=_predict)
 
@@ -314,7 +335,7 @@ def _add_video(sub: argparse._SubParsersAction) -> None:
 def _evaluate(args: argparse.Namespace) -> int:
     import json
 
-    from .evaluate import compare_models, evaluate
+    from .evaluate import HEADLINE, compare_models, evaluate
     from .sources import load_dataset
 
     classifiers = _classifiers(args)
@@ -330,9 +351,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     [classifier] = classifiers.values()
     result = evaluate(classifier, dataset, args.split, args.out, tta=args.tta)
     metrics = result.metrics
-    print(json.dumps({k: metrics[k] for k in ("split", "n", "accuracy", "balanced_accuracy",
-                                              "macro_f1", "top2_accuracy", "log_loss", "ece",
-                                              "ci95")}))
+    print(json.dumps({k: metrics[k] for k in ("split", "n", *HEADLINE, "ci95")}))
     if args.tta:
         print(json.dumps({"tta": metrics["tta"]["mode"], "accuracy": metrics["tta"]["accuracy"]}))
     print(f"metrics, confusion tables and figures in {args.out}")
@@ -361,7 +380,7 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--split", default="PublicTest",
                    help="Training, PublicTest or PrivateTest (or train, val, test)")
     p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--tta", choices=["flip", "flip+crops"], help="also report TTA figures")
+    p.add_argument("--tta", **choice_of("evaluate", "TTA_MODES", "also report TTA figures"))
     p.add_argument("--skip-bad-rows", action="store_true")
     p.set_defaults(handler=_evaluate)
     p = sub.add_parser("leakage", help="the seed's leaky protocol against the honest one")
@@ -416,8 +435,7 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="benchmarks against baselines: bench.json and bench.md")
     p.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     p.add_argument("--tiny", action="store_true", help="seconds-long run on tiny inputs")
-    p.add_argument("--only", nargs="+",
-                   choices=["load", "train_input", "inference", "video", "memory", "batch"])
+    p.add_argument("--only", nargs="+", **choice_of("bench", "SECTIONS", "sections to run"))
     p.set_defaults(handler=_bench)
 
 

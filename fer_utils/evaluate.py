@@ -67,6 +67,10 @@ def per_class_scores(counts: np.ndarray) -> dict[str, np.ndarray]:
             "f1": _ratio(2 * hits, support + said), "support": support}
 
 
+# The figures every evaluation, comparison and summary leads with, in this order.
+HEADLINE = ("accuracy", "balanced_accuracy", "macro_f1", "top2_accuracy", "log_loss", "ece")
+
+
 def headline_scores(counts: np.ndarray) -> dict[str, np.ndarray]:
     """Accuracy, balanced accuracy and macro F1 (over classes present) of confusion matrices."""
     scores = per_class_scores(counts)
@@ -315,8 +319,7 @@ def compare_models(classifiers: dict, dataset, split: str = "PublicTest",
         metrics[name], probs[name] = result.metrics, result.probs
         row = {"model": name, "input": f"{classifier.preprocessing.input_size}px "
                                        f"{classifier.preprocessing.scale}",
-               **{k: result.metrics[k] for k in ("accuracy", "balanced_accuracy", "macro_f1",
-                                                 "top2_accuracy", "log_loss", "ece", "n")}}
+               **{k: result.metrics[k] for k in (*HEADLINE, "n")}}
         for key, (low, high) in result.metrics["ci95"].items():
             row.update({f"{key}_ci95_low": low, f"{key}_ci95_high": high})
         if tta:
@@ -360,7 +363,7 @@ def record_prior_correction(model_path: str | Path, dataset,
 
 def metrics_table(metrics: dict) -> pd.DataFrame:
     """Headline metrics as a one-column table, with the TTA figures beside when present."""
-    keys = ("n", "accuracy", "balanced_accuracy", "macro_f1", "top2_accuracy", "log_loss", "ece")
+    keys = ("n", *HEADLINE)
     table = pd.DataFrame({"single crop": [metrics[k] for k in keys]}, index=list(keys))
     if "tta" in metrics:
         table[f"{metrics['tta']['mode']} TTA"] = [metrics["tta"][k] for k in keys]

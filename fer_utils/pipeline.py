@@ -15,6 +15,8 @@ import tensorflow as tf
 from .labels import NUM_CLASSES
 from .options import check_fields
 
+SCALES = ("unit", "symmetric")  # pixels / 255 in [0, 1], or pixels / 127.5 - 1 in [-1, 1]
+
 
 @dataclass(frozen=True)
 class Preprocessing:
@@ -24,7 +26,7 @@ class Preprocessing:
     scale: str = "unit"  # "unit": pixels / 255 in [0, 1]; "symmetric": [-1, 1]
 
     def __post_init__(self) -> None:
-        if self.scale not in ("unit", "symmetric"):
+        if self.scale not in SCALES:
             raise ValueError(f"scale must be 'unit' or 'symmetric', not {self.scale!r}")
         check_fields(self, ("input_size",))
 

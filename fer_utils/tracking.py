@@ -44,6 +44,9 @@ class IoUTracker:
         return ids
 
 
+SMOOTHING_METHODS = ("ema", "window", "none")
+
+
 @dataclass(frozen=True)
 class Smoothing:
     """Temporal smoothing of a track's probabilities: 'ema', 'window' or 'none'."""
@@ -53,8 +56,9 @@ class Smoothing:
     window: int = 5  # frames in the moving average (window)
 
     def __post_init__(self) -> None:
-        if self.method not in ("ema", "window", "none"):
-            raise ValueError(f"smoothing must be 'ema', 'window' or 'none', not {self.method!r}")
+        if self.method not in SMOOTHING_METHODS:
+            raise ValueError(f"smoothing must be one of {', '.join(SMOOTHING_METHODS)}, "
+                             f"not {self.method!r}")
         check_fields(self, ("alpha", "window"))
 
 

@@ -98,11 +98,17 @@ PROFILES: dict[str, TrainConfig] = {
 }
 
 
-def profile(name: str, **overrides) -> TrainConfig:
-    """A named profile with some settings changed (None values are ignored)."""
+def profile(name: str, *, augment: bool = True, erase: float | None = None,
+            crop_pad: int | None = None, **overrides) -> TrainConfig:
+    """A named profile with some settings changed (None values are ignored); `augment=False`
+    trains without augmentation, `erase` and `crop_pad` change the profile's augmentation."""
     if name not in PROFILES:
         raise ValueError(f"unknown profile {name!r}; choose from {', '.join(PROFILES)}")
-    return replace(PROFILES[name], **{k: v for k, v in overrides.items() if v is not None})
+    config = replace(PROFILES[name], **{k: v for k, v in overrides.items() if v is not None})
+    if not augment or config.augmentation is None:
+        return replace(config, augmentation=None)
+    changes = {k: v for k, v in (("erase", erase), ("crop_pad", crop_pad)) if v is not None}
+    return replace(config, augmentation=replace(config.augmentation, **changes))
 
 
 def make_deterministic(seed: int) -> None:

@@ -1,8 +1,10 @@
 """The fer-kit commands that the other tests do not reach."""
 
 import json
+import subprocess
+import sys
 
-from fer_utils.cli import main
+from fer_utils.cli import main, parser
 
 
 def test_data_synth_and_audit(tmp_path, capsys):
@@ -53,3 +55,28 @@ def test_predict_with_a_prior_correction_divides_out_the_cards_prior(samples, ca
     np.testing.assert_allclose(probs["1"], correct_for_prior(probs["0"][None], prior, 1)[0],
                                atol=2e-3)
     assert np.abs(probs["1"] - probs["0"]).max() > 0.01  # more than the printed rounding
+
+
+def test_help_starts_without_tensorflow():
+    code = ("import sys; from fer_utils.cli import main\n"
+            "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+            "print('tensorflow' in sys.modules)")
+    shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           check=True).stdout
+    assert shown.strip().endswith("False")
+
+
+def test_choices_are_the_librarys_constants():
+    from fer_utils import bench, evaluate, faces, pipeline, tracking, train
+
+    actions = {a.dest: a for sub in parser()._subparsers._group_actions
+               for p in sub.choices.values() for a in p._actions}
+    assert list(actions["profile"].choices) == list(train.PROFILES)
+    assert list(actions["balance"].choices) == list(train.BALANCING)
+    assert list(actions["optimizer"].choices) == list(train.OPTIMIZERS)
+    assert list(actions["scale"].choices) == list(pipeline.SCALES)
+    assert list(actions["detector"].choices) == list(faces.PRESETS)
+    assert list(actions["smoothing"].choices) == list(tracking.SMOOTHING_METHODS)
+    assert list(actions["tta"].choices) == list(evaluate.TTA_MODES)
+    assert list(actions["only"].choices) == list(bench.SECTIONS)
+    assert "full" in actions["profile"].choices and "bogus" not in actions["profile"].choices
