@@ -19,18 +19,24 @@ from .model import FaceClassifier
 from .outputs import output_set
 
 
-def expected_calibration_error(labels: np.ndarray, probs: np.ndarray, bins: int = 15) -> float:
-    """Mean gap between confidence and accuracy over equal-width confidence bins, weighted."""
+def reliability(labels: np.ndarray, probs: np.ndarray, bins: int = 15) -> pd.DataFrame:
+    """Per confidence bin: mean confidence, accuracy and count (the reliability diagram)."""
     confidence = probs.max(axis=1)
-    correct = probs.argmax(axis=1) == labels
     edges = np.linspace(0.0, 1.0, bins + 1)
     which = np.clip(np.digitize(confidence, edges[1:-1], right=True), 0, bins - 1)
-    gap = 0.0
-    for b in range(bins):
-        inside = which == b
-        if inside.any():
-            gap += inside.mean() * abs(correct[inside].mean() - confidence[inside].mean())
-    return float(gap)
+    correct = probs.argmax(axis=1) == labels
+    rows = [{"low": edges[b], "high": edges[b + 1], "count": int((which == b).sum()),
+             "confidence": float(confidence[which == b].mean()) if (which == b).any() else np.nan,
+             "accuracy": float(correct[which == b].mean()) if (which == b).any() else np.nan}
+            for b in range(bins)]
+    return pd.DataFrame(rows)
+
+
+def expected_calibration_error(labels: np.ndarray, probs: np.ndarray, bins: int = 15) -> float:
+    """Mean gap between confidence and accuracy over equal-width confidence bins, weighted."""
+    table = reliability(labels, probs, bins).dropna()
+    gaps = (table["accuracy"] - table["confidence"]).abs()
+    return float((table["count"] / len(labels) * gaps).sum())
 
 
 def top_k_accuracy(labels: np.ndarray, probs: np.ndarray, k: int = 2) -> float:
@@ -209,19 +215,6 @@ def confident_mistakes(labels: np.ndarray, probs: np.ndarray,
                           "confidence": probs[wrong, predicted[wrong]].round(4)})
     table = table.sort_values(["confidence", "index"], ascending=[False, True], kind="stable")
     return table.groupby(["true", "predicted"]).head(per_pair).reset_index(drop=True)
-
-
-def reliability(labels: np.ndarray, probs: np.ndarray, bins: int = 15) -> pd.DataFrame:
-    """Per confidence bin: mean confidence, accuracy and count (the reliability diagram)."""
-    confidence = probs.max(axis=1)
-    edges = np.linspace(0.0, 1.0, bins + 1)
-    which = np.clip(np.digitize(confidence, edges[1:-1], right=True), 0, bins - 1)
-    correct = probs.argmax(axis=1) == labels
-    rows = [{"low": edges[b], "high": edges[b + 1], "count": int((which == b).sum()),
-             "confidence": float(confidence[which == b].mean()) if (which == b).any() else np.nan,
-             "accuracy": float(correct[which == b].mean()) if (which == b).any() else np.nan}
-            for b in range(bins)]
-    return pd.DataFrame(rows)
 
 
 @dataclass
