@@ -17,7 +17,13 @@ import tensorflow as tf
 from .atomic import atomic_path, write_json, write_text
 from .balance import class_prior
 from .data import FaceDataset
-from .model import FaceClassifier, build_model, check_face_model, parameter_counts
+from .model import (
+    FaceClassifier,
+    build_model,
+    check_face_model,
+    parameter_counts,
+    predict_in_batches,
+)
 from .pipeline import Preprocessing
 from .schedules import WarmupCosine
 
@@ -275,18 +281,16 @@ class TFLiteClassifier:
             self.interpreter.allocate_tensors()
             self._batch = batch
 
+    def _invoke(self, x: tf.Tensor) -> np.ndarray:
+        """The interpreter's output for one preprocessed batch."""
+        self._resize(len(x))
+        self.interpreter.set_tensor(self.input["index"], x.numpy())
+        self.interpreter.invoke()
+        return self.interpreter.get_tensor(self.output["index"]).copy()
+
     def predict(self, faces: np.ndarray, batch_size: int = 256) -> np.ndarray:
         """Class probabilities (N, 7) for uint8 grayscale faces (N, H, W)."""
-        from .pipeline import preprocess
-
-        out = []
-        for i in range(0, len(faces), batch_size):
-            x = preprocess(np.asarray(faces[i:i + batch_size]), self.preprocessing).numpy()
-            self._resize(len(x))
-            self.interpreter.set_tensor(self.input["index"], x)
-            self.interpreter.invoke()
-            out.append(self.interpreter.get_tensor(self.output["index"]).copy())
-        return np.concatenate(out) if out else np.zeros((0, 7), np.float32)
+        return predict_in_batches(self._invoke, faces, self.preprocessing, batch_size)
 
 
 def listing(folder: str | Path) -> pd.DataFrame:

@@ -85,6 +85,16 @@ def correct_for_prior(probs: np.ndarray, prior: np.ndarray, tau: float) -> np.nd
     return (adjusted / adjusted.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
+def predict_in_batches(forward: Callable[[tf.Tensor], np.ndarray], faces: np.ndarray,
+                       spec: Preprocessing, batch_size: int = 256) -> np.ndarray:
+    """Class probabilities (N, 7) of uint8 faces, preprocessed and run `batch_size` at a time."""
+    faces = np.asarray(faces)
+    out = [forward(preprocess(faces[i:i + batch_size], spec))
+           for i in range(0, len(faces), batch_size)]
+    return np.concatenate(out).astype(np.float32) if out else np.zeros((0, NUM_CLASSES),
+                                                                       np.float32)
+
+
 @dataclass
 class FaceClassifier:
     """A Keras model together with the preprocessing it was trained with.
@@ -122,12 +132,8 @@ class FaceClassifier:
 
     def predict(self, faces: np.ndarray, batch_size: int = 256) -> np.ndarray:
         """Class probabilities (N, 7) for uint8 grayscale faces (N, H, W), prior-corrected."""
-        faces = np.asarray(faces)
-        if len(faces) == 0:
-            return np.zeros((0, NUM_CLASSES), np.float32)
-        out = [self._forward(preprocess(faces[i:i + batch_size], self.preprocessing)).numpy()
-               for i in range(0, len(faces), batch_size)]
-        probs = np.concatenate(out).astype(np.float32)
+        probs = predict_in_batches(lambda x: self._forward(x).numpy(), faces,
+                                   self.preprocessing, batch_size)
         if self.prior_correction:
             return correct_for_prior(probs, self.prior, self.prior_correction)
         return probs
