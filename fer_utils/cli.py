@@ -275,12 +275,11 @@ def _live(args: argparse.Namespace) -> int:
 def _predict(args: argparse.Namespace) -> int:
     import json
 
-    from .faces import FaceDetector, crop_face
+    from .faces import faces_in_photo
     from .images import read_image, to_gray
     from .labels import EMOTIONS
 
     classifier = _classifier(args)
-    detector = FaceDetector(args.detector)
     failed = 0
     for image_path in args.images:
         try:
@@ -289,11 +288,8 @@ def _predict(args: argparse.Namespace) -> int:
             print(json.dumps({"file": image_path, "error": str(e)}))
             failed += 1
             continue
-        boxes = detector.detect(gray)
-        size = classifier.preprocessing.input_size
-        crops = [crop_face(gray, box, size) for box in boxes]
-        probs = classifier.predict(crops) if crops else []
-        if not crops:
+        boxes, _, probs = faces_in_photo(gray, classifier, args.detector)
+        if not len(boxes):
             print(json.dumps({"file": image_path, "faces": 0}))
         for box, p in zip(boxes, probs, strict=True):
             print(json.dumps({"file": image_path, "box": [int(v) for v in box],

@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 
 from .geometry import iou
+from .model import FaceClassifier
 
 CASCADE = "haarcascade_frontalface_default.xml"
 
@@ -193,3 +194,16 @@ def crop_face(gray: np.ndarray, box: np.ndarray | tuple, size: int = 48,
     padded = np.pad(gray, pad, mode="edge") if pad else gray
     crop = padded[top + pad:top + pad + side, left + pad:left + pad + side]
     return cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA)
+
+
+def faces_in_photo(gray: np.ndarray, classifier: FaceClassifier,
+                   detector: str | DetectorConfig = "default"
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Detect, crop and classify every face of one grayscale image: boxes (N, 4), the model's
+    crops (N, S, S) and probabilities (N, 7)."""
+    boxes = FaceDetector(detector).detect(gray)
+    size = classifier.preprocessing.input_size
+    crops = np.array([crop_face(gray, box, size) for box in boxes], np.uint8).reshape(-1, size,
+                                                                                     size)
+    return boxes, crops, classifier.predict(crops)
+

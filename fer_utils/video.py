@@ -137,11 +137,16 @@ class Sampling:
                 "step_s": round(self.step_s, 4)}
 
 
-def sampling(native_fps: float, fps: float | None = None, every: int | None = None) -> Sampling:
-    """Sampling by time (`fps` analysed frames per second) or by count (`every` Nth frame)."""
+def check_sampling(fps: float | None, every: int | None) -> None:
+    """Refuse fps and every together, or either outside its range."""
     if fps is not None and every is not None:
         raise ValueError("give fps or every, not both")
     check_values(fps=fps, every=every)
+
+
+def sampling(native_fps: float, fps: float | None = None, every: int | None = None) -> Sampling:
+    """Sampling by time (`fps` analysed frames per second) or by count (`every` Nth frame)."""
+    check_sampling(fps, every)
     return Sampling(native_fps, max(1, round(native_fps / fps)) if fps else max(1, int(every or 1)))
 
 
@@ -373,6 +378,7 @@ def analyze(video: str | int | Path, classifier: FaceClassifier | None = None,
     folder `out` takes one analysis at a time, and its files are replaced only when the
     new analysis has finished.
     """
+    check_sampling(fps, every)
     check_values(max_seconds=max_seconds, margin=margin, batch_frames=batch_frames)
     if display and not has_display():
         raise OSError("no display to show frames on; run with --no-display (outputs are "
