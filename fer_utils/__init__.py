@@ -26,7 +26,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
               "samples")),
     ("model input", ("pipeline",)),
     ("model", ("model", "schedules", "artifacts")),
-    ("learning", ("train", "evaluate", "leakage")),
+    ("learning", ("training", "evaluation", "leakage")),
     ("video", ("faces", "tracking", "annotate", "video", "corpus", "live")),
     ("teaching", ("anatomy",)),
     ("front ends", ("reports", "bench", "cli")),
@@ -39,9 +39,10 @@ _API = {
     "write_synthetic_csv": "synth", "fetch_samples": "samples", "sample_path": "samples",
     "duplicate_audit": "audit", "oversample": "balance",
     "build_seed_cnn": "model", "FaceClassifier": "model", "load_model": "artifacts",
-    "TrainConfig": "train", "profile": "train",
-    "compare_models": "evaluate", "leakage_lesson": "leakage",
-    "FaceDetector": "faces", "analyze": "video", "analyze_many": "corpus",
+    "TrainConfig": "training", "profile": "training", "train": "training",
+    "evaluate": "evaluation", "compare_models": "evaluation", "leakage_lesson": "leakage",
+    "FaceDetector": "faces", "faces_in_photo": "faces", "analyze": "video",
+    "analyze_many": "corpus",
     "run_reports": "reports",
 }
 __all__ = sorted(_API)

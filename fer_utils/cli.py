@@ -45,11 +45,11 @@ def choice_of(module: str, constant: str, help: str) -> dict:
 
 def _train(args: argparse.Namespace) -> int:
     if args.cpu_devices:
-        from .train import split_cpu
+        from .training import split_cpu
 
         split_cpu(args.cpu_devices)
     from .sources import load_dataset
-    from .train import profile, train
+    from .training import profile, train
 
     config = profile(args.profile, augment=not args.no_augment, erase=args.erase,
                      crop_pad=args.crop_pad, epochs=args.epochs, batch_size=args.batch_size,
@@ -73,19 +73,19 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a model (resumes a run left in --out)")
     p.add_argument("--data", help="FER-2013 CSV or image folder (default: lookup, else synthetic)")
     p.add_argument("--profile", default="quick",
-                   **choice_of("train", "PROFILES", "training recipe (default quick)"))
+                   **choice_of("training", "PROFILES", "training recipe (default quick)"))
     p.add_argument("--out", type=Path, required=True, help="run folder (checkpoints, log, model)")
     p.add_argument("--epochs", type=argument_type("epochs"))
     p.add_argument("--batch-size", type=argument_type("batch_size"))
     p.add_argument("--lr", type=argument_type("learning_rate"), help="peak learning rate")
-    p.add_argument("--balance", **choice_of("train", "BALANCING", "class balancing"))
+    p.add_argument("--balance", **choice_of("training", "BALANCING", "class balancing"))
     p.add_argument("--label-smoothing", type=argument_type("label_smoothing"))
     p.add_argument("--no-augment", action="store_true")
     p.add_argument("--erase", type=argument_type("erase"), help="random-erasing probability")
     p.add_argument("--crop-pad", type=argument_type("crop_pad"),
                    help="pad-and-crop augmentation: reflect-pad N pixels, crop at random")
     p.add_argument("--optimizer",
-                   **choice_of("train", "OPTIMIZERS", "optimizer (sgd: Nesterov momentum)"))
+                   **choice_of("training", "OPTIMIZERS", "optimizer (sgd: Nesterov momentum)"))
     p.add_argument("--momentum", type=argument_type("momentum"), help="SGD momentum")
     p.add_argument("--weight-decay", type=argument_type("weight_decay"),
                    help="decoupled weight decay (BatchNorm gamma/beta and biases exempt)")
@@ -331,7 +331,7 @@ def _add_video(sub: argparse._SubParsersAction) -> None:
 def _evaluate(args: argparse.Namespace) -> int:
     import json
 
-    from .evaluate import HEADLINE, compare_models, evaluate
+    from .evaluation import HEADLINE, compare_models, evaluate
     from .sources import load_dataset
 
     classifiers = _classifiers(args)
@@ -376,7 +376,7 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--split", default="PublicTest",
                    help="Training, PublicTest or PrivateTest (or train, val, test)")
     p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--tta", **choice_of("evaluate", "TTA_MODES", "also report TTA figures"))
+    p.add_argument("--tta", **choice_of("evaluation", "TTA_MODES", "also report TTA figures"))
     p.add_argument("--skip-bad-rows", action="store_true")
     p.set_defaults(handler=_evaluate)
     p = sub.add_parser("leakage", help="the seed's leaky protocol against the honest one")

@@ -16,9 +16,9 @@ from .artifacts import load_model
 from .audit import duplicate_audit, twin_share
 from .balance import oversample, oversampled_index
 from .data import FaceDataset, stratified_sample
-from .evaluate import classification_metrics
+from .evaluation import classification_metrics
 from .paths import run_folder
-from .train import TrainConfig, train
+from .training import TrainConfig, train
 
 
 @dataclass

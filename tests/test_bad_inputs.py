@@ -24,7 +24,7 @@ from conftest import write_fer_csv
 from fer_utils.outputs import LOCK, MANIFEST
 from fer_utils.pipeline import Augmentation
 from fer_utils.tracking import Smoothing
-from fer_utils.train import TrainConfig, profile
+from fer_utils.training import TrainConfig, profile
 from fer_utils.video import analyze
 
 ROOT = Path(__file__).resolve().parents[1]

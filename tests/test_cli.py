@@ -67,16 +67,16 @@ def test_help_starts_without_tensorflow():
 
 
 def test_choices_are_the_librarys_constants():
-    from fer_utils import bench, evaluate, faces, pipeline, tracking, train
+    from fer_utils import bench, evaluation, faces, pipeline, tracking, training
 
     actions = {a.dest: a for sub in parser()._subparsers._group_actions
                for p in sub.choices.values() for a in p._actions}
-    assert list(actions["profile"].choices) == list(train.PROFILES)
-    assert list(actions["balance"].choices) == list(train.BALANCING)
-    assert list(actions["optimizer"].choices) == list(train.OPTIMIZERS)
+    assert list(actions["profile"].choices) == list(training.PROFILES)
+    assert list(actions["balance"].choices) == list(training.BALANCING)
+    assert list(actions["optimizer"].choices) == list(training.OPTIMIZERS)
     assert list(actions["scale"].choices) == list(pipeline.SCALES)
     assert list(actions["detector"].choices) == list(faces.PRESETS)
     assert list(actions["smoothing"].choices) == list(tracking.SMOOTHING_METHODS)
-    assert list(actions["tta"].choices) == list(evaluate.TTA_MODES)
+    assert list(actions["tta"].choices) == list(evaluation.TTA_MODES)
     assert list(actions["only"].choices) == list(bench.SECTIONS)
     assert "full" in actions["profile"].choices and "bogus" not in actions["profile"].choices

@@ -11,7 +11,7 @@ from fer_utils.data import load_fer2013_csv
 from fer_utils.paths import RUNS_DIR, run_folder
 from fer_utils.pipeline import Augmentation
 from fer_utils.synth import write_synthetic_csv
-from fer_utils.train import TrainConfig, train
+from fer_utils.training import TrainConfig, train
 
 # The notebooks' small stored values, so one report run of 02 and 03 takes tens of seconds.
 SMALL = {"epochs": 1, "max_train_images": 200, "leakage_images": 200, "leakage_epochs": 1,

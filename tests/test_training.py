@@ -18,7 +18,7 @@ from fer_utils.atomic import write_json
 from fer_utils.data import FaceDataset, load_fer2013_csv
 from fer_utils.model import FaceClassifier, build_model
 from fer_utils.pipeline import Augmentation
-from fer_utils.train import (
+from fer_utils.training import (
     TrainConfig,
     _load_state,
     _new_state,

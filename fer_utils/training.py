@@ -22,7 +22,7 @@ from .artifacts import export_model, model_card, save_keras
 from .atomic import atomic_path, write_json
 from .balance import class_weights, oversample
 from .data import FaceDataset
-from .evaluate import classification_metrics, record_prior_correction
+from .evaluation import classification_metrics, record_prior_correction
 from .model import FaceClassifier, build_model
 from .options import check_fields
 from .outputs import output_lock, visible_files, write_manifest

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fer_utils import evaluate as ev
+from fer_utils import evaluation as ev
 from fer_utils.artifacts import export_model
 from fer_utils.cli import main
 from fer_utils.data import load_fer2013_csv
