@@ -18,6 +18,9 @@ from .atomic import explain_os_error, write_text
 from .options import argument_type
 
 Handler = Callable[[argparse.Namespace], int | None]
+# Exit codes: 0 done, 1 a bug (traceback logged), 2 an error in the input or options,
+# PARTIAL outputs written that miss part of the input (a broken video, a failed talk).
+PARTIAL = 3
 
 
 class Choices:
@@ -242,7 +245,7 @@ def _analysis(args: argparse.Namespace, source, display: bool) -> int:
                                               "partial", "error")}))
     for name, path in result.files.items():
         print(f"{name:12s} {path}")
-    return 1 if summary["partial"] else 0
+    return PARTIAL if summary["partial"] else 0
 
 
 def _batch(args: argparse.Namespace) -> int:
@@ -253,7 +256,7 @@ def _batch(args: argparse.Namespace) -> int:
     print(table[["folder", "status", "duration_s", "face_share", "dominant", "error"]]
           .to_string(index=False))
     print(f"corpus.csv   {args.out / 'corpus.csv'}")
-    return 0 if table["status"].eq("ok").all() else 1
+    return 0 if table["status"].eq("ok").all() else PARTIAL
 
 
 def _analyze(args: argparse.Namespace) -> int:

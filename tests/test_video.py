@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from fer_utils.cli import PARTIAL, main
 from fer_utils.faces import FaceDetector, FaceSearch, crop_face, detector_config
 from fer_utils.geometry import iou
 from fer_utils.images import to_gray
@@ -216,6 +217,10 @@ def test_a_truncated_video_keeps_partial_outputs(untrained, tmp_path):
     saved = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert saved["partial"] and saved["error"] == summary["error"]
     assert list(pd.read_csv(tmp_path / "out" / "frames.csv").columns) == COLUMNS
+    model = tmp_path / "m.keras"
+    untrained.model.save(model)
+    code = main(["analyze", str(broken), "--model", str(model), "--out", str(tmp_path / "cli")])
+    assert code == PARTIAL != 1  # 1 means a bug
 
 
 def test_bad_files_get_clear_errors(untrained, tmp_path):
