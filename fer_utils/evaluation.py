@@ -277,6 +277,12 @@ def _write_evaluation(out: Path, metrics: dict, part, probs: np.ndarray) -> dict
     return files
 
 
+def _percent_interval(value: float, low: float, high: float, sign: bool = False) -> str:
+    """A share and its interval in percent, like '62.9 [61.5, 64.4]'."""
+    form = "+.1f" if sign else ".1f"
+    return f"{100 * value:{form}} [{100 * low:{form}}, {100 * high:{form}}]"
+
+
 @dataclass
 class Comparison:
     """Models scored on the same faces: one row each, and paired tests for every pair."""
@@ -285,8 +291,33 @@ class Comparison:
     pairs: pd.DataFrame
     metrics: dict[str, dict]
 
+    def table(self) -> pd.DataFrame:
+        """One row per model: its input and headline scores in % with 95% intervals."""
+        rows = self.models
+        table = pd.DataFrame({"input": rows["input"]}, index=rows.index)
+        for key in ("accuracy", "balanced_accuracy", "macro_f1"):
+            table[f"{key} % [95%]"] = [_percent_interval(r[key], r[f"{key}_ci95_low"],
+                                                         r[f"{key}_ci95_high"])
+                                       for _, r in rows.iterrows()]
+        for column in (c for c in rows.columns if c.endswith("_tta")):
+            table[f"{column} %"] = (100 * rows[column]).round(1)
+        return table
+
+    def pair_table(self) -> pd.DataFrame:
+        """One row per pair: the accuracy difference in points with its 95% paired interval,
+        the faces only one of the two gets right, and McNemar's p."""
+        pairs = self.pairs
+        return pd.DataFrame({
+            "A": pairs["model_a"], "B": pairs["model_b"],
+            "accuracy A - B, points [95%]": [
+                _percent_interval(r["accuracy_difference"], r["difference_ci95_low"],
+                                  r["difference_ci95_high"], sign=True)
+                for _, r in pairs.iterrows()],
+            "only A right": pairs["only_a_right"], "only B right": pairs["only_b_right"],
+            "McNemar p": pairs["mcnemar_p"].map(lambda v: f"{v:.2g}")})
+
     def _repr_html_(self) -> str:
-        return self.models.to_html() + self.pairs.round(4).to_html(index=False)
+        return self.table().to_html() + self.pair_table().to_html(index=False)
 
     def save(self, out: str | Path) -> dict[str, Path]:
         """Write models.csv, pairs.csv and comparison.json (every model's full metrics)."""

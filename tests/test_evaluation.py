@@ -118,6 +118,13 @@ def test_compare_models_one_row_each_and_a_paired_test_per_pair(untrained, synth
     files = comparison.save(tmp_path)
     saved = json.loads(files["comparison"].read_text())
     assert set(saved["models"]) == {"a", "b"} and saved["pairs"][0]["mcnemar_p"] == 1.0
+    # The tables a reader sees: percentages with their intervals, one row per model and pair.
+    row = table.loc["a"]
+    shown = (f"{100 * row['accuracy']:.1f} [{100 * row['accuracy_ci95_low']:.1f}, "
+             f"{100 * row['accuracy_ci95_high']:.1f}]")
+    assert comparison.table().loc["a", "accuracy % [95%]"] == shown
+    assert comparison.pair_table().iloc[0]["accuracy A - B, points [95%]"] == \
+        "+0.0 [+0.0, +0.0]"
 
 
 def _scored(n: int, accuracy: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
