@@ -17,6 +17,41 @@ def write_fer_csv(path: Path, labels, images, usage=None, columns=("emotion", "p
     return path
 
 
+def saved_weights(path: Path) -> list[np.ndarray]:
+    """The weights of a saved .keras model, as arrays."""
+    import keras
+
+    return [np.asarray(w) for w in keras.models.load_model(path, compile=False).get_weights()]
+
+
+def pattern_faces(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Noisy images whose class is where a bright square sits: learnable in a few epochs."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 7, n)
+    images = rng.integers(0, 90, (n, 48, 48)).astype(np.uint8)
+    for i, k in enumerate(labels):
+        top, left = 4 + 5 * k, 6 + 4 * k
+        images[i, top:top + 10, left:left + 10] = 230
+    return images, labels
+
+
+@pytest.fixture(scope="session")
+def pattern_csv(tmp_path_factory) -> Path:
+    """320 pattern faces: 256 Training, 64 PublicTest."""
+    images, labels = pattern_faces(320, seed=0)
+    usage = np.where(np.arange(320) < 256, "Training", "PublicTest")
+    return write_fer_csv(tmp_path_factory.mktemp("patterns") / "patterns.csv", labels, images,
+                         usage)
+
+
+@pytest.fixture(scope="session")
+def patterns(pattern_csv):
+    """The pattern faces as a FaceDataset."""
+    from fer_utils.data import load_fer2013_csv
+
+    return load_fer2013_csv(pattern_csv, cache=False)
+
+
 @pytest.fixture
 def faces_and_labels():
     rng = np.random.default_rng(0)

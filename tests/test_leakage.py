@@ -21,7 +21,7 @@ def test_the_seed_protocol_puts_copies_on_both_sides(synthetic_csv):
 
 def test_the_leaky_protocol_scores_higher_on_the_same_data(synthetic_csv, tmp_path):
     dataset = load_fer2013_csv(synthetic_csv, cache=False)
-    lesson = leakage_lesson(dataset, tmp_path, images=350, epochs=6)
+    lesson = leakage_lesson(dataset, tmp_path, images=250, epochs=3)
     assert lesson.seed_protocol_twin_share > 0.3
     assert lesson.honest_twin_share == 0.0
     assert lesson.seed_protocol_accuracy > lesson.honest_accuracy
