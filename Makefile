@@ -7,8 +7,9 @@ BIN := $(VENV)/bin
 # --no-compile: Python compiles only the modules it imports, on first import (twice as fast).
 INSTALL := $(BIN)/python -m pip install --quiet --no-compile
 STAMP := $(VENV)/.installed-stamp
-# One worker per core; --dist loadfile keeps the cells of a notebook on one worker, in order.
-PYTEST := $(BIN)/python -m pytest -n auto --dist loadfile
+# One worker per core. --dist loadgroup hands out single tests, except that each notebook's
+# cells, and the tests of a module marked xdist_group, stay together on one worker, in order.
+PYTEST := $(BIN)/python -m pytest -n auto --dist loadgroup
 
 .PHONY: reports test test-fast lint lab bench clean-reports environment lock
 

@@ -85,6 +85,17 @@ def untrained():
     return FaceClassifier(build_seed_cnn(), name="untrained")
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+def pytest_collection_modifyitems(items):
+    """For `--dist loadgroup`: each notebook's cells stay together and in order on one worker
+    (a module whose tests share a costly module fixture marks itself with `xdist_group`), and
+    tests marked slow start first, so the quick ones fill the gaps at the end."""
+    for item in items:
+        if item.path.suffix == ".ipynb":
+            item.add_marker(pytest.mark.xdist_group(item.path.stem))
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 def pytest_configure(config):
     """Before the workers start: the fer-kit kernel the notebooks name is registered, and the
     default data is written and cached once (notebooks on parallel workers would race)."""

@@ -20,6 +20,8 @@ from fer_utils.artifacts import (
 from fer_utils.model import FaceClassifier, build_seed_cnn
 from fer_utils.pipeline import Preprocessing
 
+pytestmark = pytest.mark.xdist_group("artifacts")  # one exported model
+
 
 @pytest.fixture(scope="module")
 def faces() -> np.ndarray:

@@ -30,6 +30,8 @@ from fer_utils.tracking import Smoothing
 from fer_utils.training import TrainConfig, profile
 from fer_utils.video import analyze
 
+pytestmark = pytest.mark.xdist_group("bad inputs")  # one folder of bad files, one catalogue run
+
 ROOT = Path(__file__).resolve().parents[1]
 CLIP = "WolfgangLanger_Pexels.mp4"
 
@@ -149,6 +151,8 @@ CASES = [
     ("analyze out is a file", ["analyze", "head.mp4", "--model", "good.keras", "--out",
                                "a_file"], 2, "a_file is a file"),
     ("train out is a file", ["train", "--epochs", "1", "--out", "a_file"], 2, "a_file is a file"),
+    ("train data missing", ["train", "--data", "nope.csv", "--out", "t"], 2,
+     "nope.csv: no such file"),
 ]
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from fer_utils.bench import run_benchmarks
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("bench")]  # one tiny run
 
 SECTIONS = ["load", "train_input", "inference", "video", "memory", "batch"]
 

@@ -10,7 +10,7 @@ from fer_utils import corpus
 from fer_utils.cli import PARTIAL, main
 from fer_utils.corpus import COMPLETE, CORPUS_COLUMNS, ModelSpec, analyze_many
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("corpus")]  # one exported model
 TINY = {"every": 4, "max_seconds": 1.0, "annotate": False}  # 6 frames of each clip
 
 

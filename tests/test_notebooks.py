@@ -126,31 +126,3 @@ def test_a_report_has_a_title_alt_text_a_code_toggle_and_no_progress_bars(tmp_pa
     assert "<title>test</title>" in page and 'href="index.html"' in page
     assert 'alt="A titled figure"' in page and "show the code" in page
     assert "it/s" not in page and "No description has been provided" not in page
-
-
-def _full_format_csv(folder: Path) -> Path:
-    """A CSV in the full fer2013.csv format (Training, PublicTest, PrivateTest) that the kit
-    reads as real data: synthetic faces without the sidecar that marks them synthetic."""
-    from fer_utils.data import synthetic_sidecar
-    from fer_utils.synth import write_synthetic_csv
-
-    csv = write_synthetic_csv(folder / "fer2013.csv", n_train=300, n_val=100, n_test=120)
-    synthetic_sidecar(csv).unlink()
-    return csv
-
-
-@pytest.mark.slow
-def test_with_all_three_splits_03_headlines_the_shipped_model_on_privatetest(tmp_path):
-    csv = _full_format_csv(tmp_path)
-    plan = reports.report_parameters(str(csv), tmp_path)
-    assert plan["03_evaluate"]["model"] == str(SHIPPED_MODEL)
-    assert plan["02_train"]["max_train_images"] == 6000  # real data: 02 is a demonstration
-    values = {**plan["03_evaluate"], "tta": None, "leakage_images": 200, "leakage_epochs": 1,
-              "out": str(tmp_path / "evaluate")}
-    result = reports.run_notebook("03_evaluate", values, tmp_path)
-    assert result.error is None, result.error
-    assert result.summary["headline"].startswith("shipped model: PrivateTest accuracy")
-    assert "SYNTHETIC" not in result.summary["data"] and "PrivateTest 120" in result.summary["data"]
-    outputs = json.dumps([c.get("outputs") for c in
-                          json.loads((tmp_path / "03_evaluate.ipynb").read_text())["cells"]])
-    assert "synthetic cartoons" not in outputs  # the cartoon caveat is for synthetic data only

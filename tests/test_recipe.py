@@ -23,7 +23,7 @@ from fer_utils.training import (
     train,
 )
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("recipe")]  # shared runs
 
 
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])

@@ -1,5 +1,7 @@
-"""Run folders the kit picks itself are named by settings and data; a named one refuses others."""
+"""Run folders the kit picks itself are named by settings and data; a named one refuses others.
+Report runs share an out, reuse their runs, and headline what the data allows."""
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -7,11 +9,13 @@ import pytest
 
 from fer_utils import reports
 from fer_utils.cli import parser
-from fer_utils.data import load_fer2013_csv
-from fer_utils.paths import RUNS_DIR, run_folder
+from fer_utils.data import load_fer2013_csv, synthetic_sidecar
+from fer_utils.paths import RUNS_DIR, SHIPPED_MODEL, run_folder
 from fer_utils.pipeline import Augmentation
 from fer_utils.synth import write_synthetic_csv
 from fer_utils.training import TrainConfig, train
+
+pytestmark = pytest.mark.xdist_group("report runs")  # the tests share one module fixture
 
 # The notebooks' small stored values, so one report run of 02 and 03 takes tens of seconds.
 SMALL = {"epochs": 1, "max_train_images": 200, "leakage_images": 200, "leakage_epochs": 1,
@@ -56,11 +60,14 @@ def test_a_named_folder_refuses_another_run_and_says_what_differs(two_csvs, tmp_
         train(b, tmp_path, config, verbose=0)
 
 
-def _report(data: Path, out: Path) -> list[Path]:
-    """Run 02 and 03 on `data` into `out`; the run folders they say they used."""
-    results = reports.run_reports(["02_train", "03_evaluate"], SMALL, out, data=str(data))
-    assert [r.error for r in results] == [None, None]
-    return [Path(folder) for r in results for folder in r.summary["runs"]]
+def _report(data: Path, out: Path, names: list[str]) -> tuple[list, list[Path]]:
+    """Run the notebooks `names` on `data` into `out`: their results and the run folders
+    they say they used."""
+    small = {k: v for k, v in SMALL.items()
+             if any(k in reports.notebook_parameters(name) for name in names)}
+    results = reports.run_reports(names, small, out, data=str(data))
+    assert [r.error for r in results] == [None] * len(names)
+    return results, [Path(folder) for r in results for folder in r.summary["runs"]]
 
 
 def _trained(folders: list[Path]) -> dict[Path, int]:
@@ -69,19 +76,62 @@ def _trained(folders: list[Path]) -> dict[Path, int]:
             for f in (folder / "state.json", folder / "log.csv") if f.exists()}
 
 
+def _full_format_csv(folder: Path) -> Path:
+    """A CSV in the full fer2013.csv format (Training, PublicTest, PrivateTest) that the kit
+    reads as real data: synthetic faces without the sidecar that marks them synthetic."""
+    csv = write_synthetic_csv(folder / "fer2013.csv", n_train=300, n_val=100, n_test=120)
+    synthetic_sidecar(csv).unlink()
+    return csv
+
+
+@pytest.fixture(scope="module")
+def report_runs(tmp_path_factory) -> dict:
+    """Into one out: 02 and 03 on synthetic data, 03 on a CSV in the full three-split format,
+    then 03 on the synthetic data again. Right after each: its results, executed notebooks,
+    run folders, the training runs' file times and the folders on disk."""
+    folder = tmp_path_factory.mktemp("reports")
+    csvs = {"synthetic": write_synthetic_csv(folder / "a.csv", 280, 70, 70, seed=1),
+            "three splits": _full_format_csv(folder)}
+    out = folder / "out"
+    runs = {}
+    for key, data, names in (("first", "synthetic", ["02_train", "03_evaluate"]),
+                             ("second", "three splits", ["03_evaluate"]),
+                             ("again", "synthetic", ["03_evaluate"])):
+        results, folders = _report(csvs[data], out, names)
+        runs[key] = {"results": {r.name: r for r in results}, "folders": folders,
+                     "notebooks": {r.name: json.loads((out / f"{r.name}.ipynb").read_text())
+                                   for r in results},
+                     "trained": _trained(folders), "on disk": set((out / "runs").iterdir())}
+    return {"out": out, "csvs": csvs, **runs}
+
+
 @pytest.mark.slow
-def test_report_runs_on_two_datasets_share_an_out_and_reuse_their_runs(two_csvs, tmp_path):
-    first = _report(two_csvs[0], tmp_path)
-    trained = _trained(first)
-    second = _report(two_csvs[1], tmp_path)
-    names = sorted(f.name.rsplit("-", 1)[0] for f in first)
+def test_report_runs_on_two_datasets_share_an_out_and_reuse_their_runs(report_runs):
+    first, second, again = (report_runs[k] for k in ("first", "second", "again"))
+    out = report_runs["out"]
+    names = sorted(f.name.rsplit("-", 1)[0] for f in first["folders"])
     assert names == ["evaluate", "leakage-honest", "leakage-seed", "quick"]
-    assert all(f.parent == tmp_path.resolve() / "runs" for f in first + second)
-    assert not set(first) & set(second)
-    assert len(trained) == 6  # state and log of the 02 run and of both leakage runs
-    folders = set((tmp_path / "runs").iterdir())
-    again = _report(two_csvs[0], tmp_path)
-    assert again == first and set((tmp_path / "runs").iterdir()) == folders
-    assert _trained(again) == trained  # not trained again: state and log untouched
-    index = (tmp_path / "index.html").read_text()
-    assert all(f"runs/{folder.name}" in index for folder in again)
+    assert all(f.parent == out.resolve() / "runs" for f in first["folders"] + second["folders"])
+    assert not set(first["folders"]) & set(second["folders"])
+    assert len(first["trained"]) == 6  # state and log of the 02 run and of both leakage runs
+    assert set(again["folders"]) < set(first["folders"])  # 03's folders of the first run
+    assert again["on disk"] == second["on disk"]  # no new folder
+    assert len(again["trained"]) == 4  # both leakage runs, not trained again:
+    assert again["trained"] == {f: t for f, t in first["trained"].items()
+                                if f.parent in again["folders"]}
+    index = (out / "index.html").read_text()
+    assert all(f"runs/{folder.name}" in index for folder in again["folders"])
+
+
+@pytest.mark.slow
+def test_with_all_three_splits_03_headlines_the_shipped_model_on_privatetest(report_runs):
+    plan = reports.report_parameters(str(report_runs["csvs"]["three splits"]),
+                                     report_runs["out"])
+    assert plan["03_evaluate"]["model"] == str(SHIPPED_MODEL)
+    assert plan["02_train"]["max_train_images"] == 6000  # real data: 02 is a demonstration
+    second = report_runs["second"]
+    result = second["results"]["03_evaluate"]
+    assert result.summary["headline"].startswith("shipped model: PrivateTest accuracy")
+    assert "SYNTHETIC" not in result.summary["data"] and "PrivateTest 120" in result.summary["data"]
+    outputs = json.dumps([c.get("outputs") for c in second["notebooks"]["03_evaluate"]["cells"]])
+    assert "synthetic cartoons" not in outputs  # the cartoon caveat is for synthetic data only
