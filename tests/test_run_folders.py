@@ -12,14 +12,14 @@ from fer_utils.cli import parser
 from fer_utils.data import load_fer2013_csv, synthetic_sidecar
 from fer_utils.paths import RUNS_DIR, SHIPPED_MODEL, run_folder
 from fer_utils.pipeline import Augmentation
+from fer_utils.reports import ReportResult
 from fer_utils.synth import write_synthetic_csv
 from fer_utils.training import TrainConfig, train
 
 pytestmark = pytest.mark.xdist_group("report runs")  # the tests share one module fixture
 
-# The notebooks' small stored values, so one report run of 02 and 03 takes tens of seconds.
-SMALL = {"epochs": 1, "max_train_images": 200, "leakage_images": 200, "leakage_epochs": 1,
-         "tta": None}
+# Small values, so that one report run of 03 takes seconds.
+SMALL = {"leakage_images": 200, "leakage_epochs": 1, "tta": None}
 
 
 @pytest.fixture(scope="module")
@@ -60,14 +60,11 @@ def test_a_named_folder_refuses_another_run_and_says_what_differs(two_csvs, tmp_
         train(b, tmp_path, config, verbose=0)
 
 
-def _report(data: Path, out: Path, names: list[str]) -> tuple[list, list[Path]]:
-    """Run the notebooks `names` on `data` into `out`: their results and the run folders
-    they say they used."""
-    small = {k: v for k, v in SMALL.items()
-             if any(k in reports.notebook_parameters(name) for name in names)}
-    results = reports.run_reports(names, small, out, data=str(data))
-    assert [r.error for r in results] == [None] * len(names)
-    return results, [Path(folder) for r in results for folder in r.summary["runs"]]
+def _report(data: Path, out: Path) -> tuple[ReportResult, list[Path]]:
+    """Run 03 on `data` into `out`: its result and the run folders it says it used."""
+    [result] = reports.run_reports(["03_evaluate"], SMALL, out, data=str(data))
+    assert result.error is None, result.error
+    return result, [Path(folder) for folder in result.summary["runs"]]
 
 
 def _trained(folders: list[Path]) -> dict[Path, int]:
@@ -86,21 +83,19 @@ def _full_format_csv(folder: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def report_runs(tmp_path_factory) -> dict:
-    """Into one out: 02 and 03 on synthetic data, 03 on a CSV in the full three-split format,
-    then 03 on the synthetic data again. Right after each: its results, executed notebooks,
-    run folders, the training runs' file times and the folders on disk."""
+    """Into one out: 03 on synthetic data, on a CSV in the full three-split format, then on
+    the synthetic data again. Right after each: its result, executed notebook, run folders,
+    the training runs' file times and the folders on disk."""
     folder = tmp_path_factory.mktemp("reports")
     csvs = {"synthetic": write_synthetic_csv(folder / "a.csv", 280, 70, 70, seed=1),
             "three splits": _full_format_csv(folder)}
     out = folder / "out"
     runs = {}
-    for key, data, names in (("first", "synthetic", ["02_train", "03_evaluate"]),
-                             ("second", "three splits", ["03_evaluate"]),
-                             ("again", "synthetic", ["03_evaluate"])):
-        results, folders = _report(csvs[data], out, names)
-        runs[key] = {"results": {r.name: r for r in results}, "folders": folders,
-                     "notebooks": {r.name: json.loads((out / f"{r.name}.ipynb").read_text())
-                                   for r in results},
+    for key, data in (("first", "synthetic"), ("second", "three splits"),
+                      ("again", "synthetic")):
+        result, folders = _report(csvs[data], out)
+        runs[key] = {"result": result, "folders": folders,
+                     "notebook": json.loads((out / "03_evaluate.ipynb").read_text()),
                      "trained": _trained(folders), "on disk": set((out / "runs").iterdir())}
     return {"out": out, "csvs": csvs, **runs}
 
@@ -110,15 +105,12 @@ def test_report_runs_on_two_datasets_share_an_out_and_reuse_their_runs(report_ru
     first, second, again = (report_runs[k] for k in ("first", "second", "again"))
     out = report_runs["out"]
     names = sorted(f.name.rsplit("-", 1)[0] for f in first["folders"])
-    assert names == ["evaluate", "leakage-honest", "leakage-seed", "quick"]
+    assert names == ["evaluate", "leakage-honest", "leakage-seed"]
     assert all(f.parent == out.resolve() / "runs" for f in first["folders"] + second["folders"])
     assert not set(first["folders"]) & set(second["folders"])
-    assert len(first["trained"]) == 6  # state and log of the 02 run and of both leakage runs
-    assert set(again["folders"]) < set(first["folders"])  # 03's folders of the first run
-    assert again["on disk"] == second["on disk"]  # no new folder
-    assert len(again["trained"]) == 4  # both leakage runs, not trained again:
-    assert again["trained"] == {f: t for f, t in first["trained"].items()
-                                if f.parent in again["folders"]}
+    assert len(first["trained"]) == 4  # state and log of both leakage runs
+    assert again["folders"] == first["folders"] and again["on disk"] == second["on disk"]
+    assert again["trained"] == first["trained"]  # not trained again
     index = (out / "index.html").read_text()
     assert all(f"runs/{folder.name}" in index for folder in again["folders"])
 
@@ -130,8 +122,8 @@ def test_with_all_three_splits_03_headlines_the_shipped_model_on_privatetest(rep
     assert plan["03_evaluate"]["model"] == str(SHIPPED_MODEL)
     assert plan["02_train"]["max_train_images"] == 6000  # real data: 02 is a demonstration
     second = report_runs["second"]
-    result = second["results"]["03_evaluate"]
+    result = second["result"]
     assert result.summary["headline"].startswith("shipped model: PrivateTest accuracy")
     assert "SYNTHETIC" not in result.summary["data"] and "PrivateTest 120" in result.summary["data"]
-    outputs = json.dumps([c.get("outputs") for c in second["notebooks"]["03_evaluate"]["cells"]])
+    outputs = json.dumps([c.get("outputs") for c in second["notebook"]["cells"]])
     assert "synthetic cartoons" not in outputs  # the cartoon caveat is for synthetic data only

@@ -63,7 +63,7 @@ def test_a_run_keeps_its_best_epoch_and_leaves_its_artifacts(patterns, tmp_path)
 def test_resume_after_a_kill_ends_where_an_uninterrupted_run_does(pattern_csv, patterns,
                                                                  tmp_path):
     killed = tmp_path / "killed"
-    command = _cli("--data", str(pattern_csv), "--epochs", "3", "--batch-size", "32", "--seed",
+    command = _cli("--data", str(pattern_csv), "--epochs", "2", "--batch-size", "32", "--seed",
                    "5", "--verbose", "0", "--out", str(killed))
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     proc = subprocess.Popen(command, env=env)
@@ -76,7 +76,7 @@ def test_resume_after_a_kill_ends_where_an_uninterrupted_run_does(pattern_csv, p
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     interrupted = json.loads(state.read_text())
-    assert not interrupted["finished"] and 1 <= interrupted["epoch"] < 3
+    assert not interrupted["finished"] and interrupted["epoch"] == 1
     subprocess.run(command, env=env, check=True)
     # The same run straight through, in this process, from the configuration the CLI recorded.
     config = TrainConfig.from_dict(interrupted["config"])
@@ -85,7 +85,7 @@ def test_resume_after_a_kill_ends_where_an_uninterrupted_run_does(pattern_csv, p
                     strict=True):
         np.testing.assert_array_equal(a, b)
     logs = [pd.read_csv(run / "log.csv") for run in (killed, straight)]
-    assert list(logs[0]["epoch"]) == [1, 2, 3]
+    assert list(logs[0]["epoch"]) == [1, 2]
     np.testing.assert_array_equal(logs[0]["val_accuracy"], logs[1]["val_accuracy"])
 
 
