@@ -341,7 +341,7 @@ def run_benchmarks(out: str | Path, tiny: bool = False, only: list[str] | None =
             write_synthetic_csv(scratch / "synth.csv", 600, 50, 50) if tiny else None)
         if "train_input" in chosen:
             figures["train_input"] = bench_train_input(dataset, steps=3 if tiny else 40,
-                                                       repeats=2 if tiny else 5)
+                                                       repeats=1 if tiny else 5)
         save(out, figures)
         stem, note = _model_stem(scratch)
         if "inference" in chosen:
