@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import keras
@@ -28,16 +29,15 @@ def _cli(*args: str) -> list[str]:
 
 
 def test_same_seed_gives_the_same_weights(patterns, tmp_path):
-    first = train(patterns, tmp_path / "a", TINY, verbose=0, export=False)
-    second = train(patterns, tmp_path / "b", TINY, verbose=0, export=False)
-    for a, b in zip(saved_weights(first.out / "last.keras"),
-                    saved_weights(second.out / "last.keras"), strict=True):
+    config = replace(TINY, epochs=2)
+    first, second, other = (train(patterns, tmp_path / name, replace(config, seed=seed),
+                                  verbose=0, export=False).out
+                            for name, seed in (("a", 3), ("b", 3), ("c", 4)))
+    for a, b in zip(saved_weights(first / "last.keras"), saved_weights(second / "last.keras"),
+                    strict=True):
         np.testing.assert_array_equal(a, b)
-    other = train(patterns, tmp_path / "c", TrainConfig(**{**TINY.__dict__, "seed": 4}), verbose=0,
-                  export=False)
     assert any(not np.array_equal(a, b) for a, b in zip(
-        saved_weights(first.out / "last.keras"), saved_weights(other.out / "last.keras"),
-        strict=True))
+        saved_weights(first / "last.keras"), saved_weights(other / "last.keras"), strict=True))
 
 
 def test_a_run_keeps_its_best_epoch_and_leaves_its_artifacts(patterns, tmp_path):
@@ -63,10 +63,9 @@ def test_a_run_keeps_its_best_epoch_and_leaves_its_artifacts(patterns, tmp_path)
 def test_resume_after_a_kill_ends_where_an_uninterrupted_run_does(pattern_csv, patterns,
                                                                  tmp_path):
     killed = tmp_path / "killed"
-    command = _cli("--data", str(pattern_csv), "--epochs", "2", "--batch-size", "32", "--seed",
-                   "5", "--verbose", "0", "--out", str(killed))
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    proc = subprocess.Popen(command, env=env)
+    proc = subprocess.Popen(_cli("--data", str(pattern_csv), "--epochs", "2", "--batch-size",
+                                 "32", "--seed", "5", "--verbose", "0", "--out", str(killed)),
+                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     state = killed / "state.json"
     deadline = time.time() + 300
     while time.time() < deadline and proc.poll() is None:
@@ -77,9 +76,10 @@ def test_resume_after_a_kill_ends_where_an_uninterrupted_run_does(pattern_csv, p
     proc.wait()
     interrupted = json.loads(state.read_text())
     assert not interrupted["finished"] and interrupted["epoch"] == 1
-    subprocess.run(command, env=env, check=True)
-    # The same run straight through, in this process, from the configuration the CLI recorded.
+    # Resumed here by `train` with the settings the command recorded, as rerunning the
+    # command does; then the same run straight through, for comparison.
     config = TrainConfig.from_dict(interrupted["config"])
+    train(patterns, killed, config, verbose=0, export=False)
     straight = train(patterns, tmp_path / "straight", config, verbose=0, export=False).out
     for a, b in zip(saved_weights(killed / "last.keras"), saved_weights(straight / "last.keras"),
                     strict=True):
