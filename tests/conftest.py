@@ -97,12 +97,10 @@ def pytest_collection_modifyitems(items):
 
 
 def pytest_configure(config):
-    """Before the workers start: the fer-kit kernel the notebooks name is registered, and the
-    default data is written and cached once (notebooks on parallel workers would race)."""
+    """Before the workers start: the fer-kit kernel the notebooks name is registered. (The
+    default data is written atomically, so workers that make it at once cannot spoil it.)"""
     if hasattr(config, "workerinput"):  # an xdist worker: the controller has done it
         return
-    from fer_utils import load_dataset
     from fer_utils.reports import kernel_name
 
     kernel_name()
-    load_dataset()  # FER-2013 when it is found, else the kit's synthetic faces

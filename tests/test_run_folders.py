@@ -19,7 +19,7 @@ from fer_utils.training import TrainConfig, train
 pytestmark = pytest.mark.xdist_group("report runs")  # the tests share one module fixture
 
 # Small values, so that one report run of 03 takes seconds.
-SMALL = {"leakage_images": 200, "leakage_epochs": 1, "tta": None}
+SMALL = {"leakage_images": 200, "leakage_epochs": 1, "tta": None, "previous_model": False}
 
 
 @pytest.fixture(scope="module")

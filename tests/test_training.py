@@ -29,7 +29,7 @@ def _cli(*args: str) -> list[str]:
 
 
 def test_same_seed_gives_the_same_weights(patterns, tmp_path):
-    config = replace(TINY, epochs=2)
+    config = replace(TINY, epochs=1)
     first, second, other = (train(patterns, tmp_path / name, replace(config, seed=seed),
                                   verbose=0, export=False).out
                             for name, seed in (("a", 3), ("b", 3), ("c", 4)))
