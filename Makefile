@@ -15,7 +15,7 @@ PYTEST := $(BIN)/python -m pytest -n auto --dist loadgroup
 
 $(STAMP): pyproject.toml requirements.lock
 	@test -x $(BIN)/python || { echo "creating $(VENV) with $(PYTHON)"; $(PYTHON) -m venv $(VENV); }
-	$(INSTALL) --upgrade pip  # a current pip installs the lock faster than it takes to upgrade
+	$(INSTALL) --upgrade pip  # upgrade and install: faster than the bundled pip alone
 	$(INSTALL) -r requirements.lock
 	$(INSTALL) -e '.[cpu,dev]'
 	$(BIN)/python -m ipykernel install --sys-prefix --name fer-kit --display-name "Python (fer-kit)"

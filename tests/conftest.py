@@ -1,4 +1,5 @@
-"""Shared fixtures: small synthetic data, the sample media, an untrained classifier."""
+"""Shared fixtures: small synthetic data, learnable pattern faces, the sample media, an untrained
+classifier; the order and grouping of tests on the xdist workers."""
 
 from pathlib import Path
 
