@@ -156,7 +156,10 @@ def _model_spec(args: argparse.Namespace):
     spec = None
     if getattr(args, "scale", None) or getattr(args, "input_size", None):
         spec = Preprocessing(args.input_size or 48, args.scale or "unit")
-    return ModelSpec(str(args.model or SHIPPED_MODEL), getattr(args, "weights", None), spec,
+    weights = getattr(args, "weights", None)
+    # Absolute paths: the spec keys the model cache and travels to Dask workers.
+    return ModelSpec(str(Path(args.model or SHIPPED_MODEL).resolve()),
+                     weights and str(Path(weights).resolve()), spec,
                      getattr(args, "prior_correction", None) or 0.0)
 
 
