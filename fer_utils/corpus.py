@@ -14,6 +14,7 @@ import glob
 import hashlib
 import json
 import logging
+import os
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, is_dataclass
 from functools import lru_cache
@@ -47,9 +48,23 @@ class ModelSpec:
     prior_correction: float = 0.0
 
 
-@lru_cache(maxsize=4)
 def cached_classifier(spec: ModelSpec) -> FaceClassifier:
-    """The classifier for `spec`, loaded once per process (so once per Dask worker)."""
+    """The classifier for `spec`, loaded once per process (so once per Dask worker), and again
+    when its file is rewritten, as retraining into the same path does."""
+    return _loaded(spec, _file_version(spec.path), _file_version(spec.weights))
+
+
+def _file_version(path: str | None) -> tuple[int, int] | None:
+    """Modification time and size of `path`: they change when the file is rewritten."""
+    if path is None or not os.path.exists(path):
+        return None  # load_model says what is missing
+    stat = os.stat(path)
+    return stat.st_mtime_ns, stat.st_size
+
+
+@lru_cache(maxsize=4)
+def _loaded(spec: ModelSpec, *versions: tuple[int, int] | None) -> FaceClassifier:
+    """load_model for `spec`, cached per version of its files."""
     return load_model(spec.path, spec.weights, spec.preprocessing, spec.prior_correction)
 
 
