@@ -362,10 +362,10 @@ def verdict(pair: pd.Series) -> str:
     figures = (f"{points[0]:+.1f} points, 95% interval {points[1]:+.1f} to {points[2]:+.1f}; "
                f"McNemar p = {pair['mcnemar_p']:.2g}")
     if pair["difference_ci95_low"] > 0:
-        return f"**{a}** is more accurate than {b} ({figures})."
+        return f"On these faces **{a}** is more accurate than {b} ({figures})."
     if pair["difference_ci95_high"] < 0:
-        return f"**{b}** is more accurate than {a} ({figures})."
-    return f"{a} and {b} cannot be told apart in accuracy on these faces ({figures})."
+        return f"On these faces **{b}** is more accurate than {a} ({figures})."
+    return f"On these faces {a} and {b} cannot be told apart in accuracy ({figures})."
 
 
 PRIOR_TAUS = (0.0, 0.5, 1.0)

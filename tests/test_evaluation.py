@@ -282,7 +282,8 @@ def test_a_verdict_says_better_only_when_the_interval_excludes_zero():
                           "difference_ci95_low": low, "difference_ci95_high": high,
                           "mcnemar_p": 0.01})
 
-    assert ev.verdict(pair(0.01, 0.03)).startswith("**A** is more accurate than B (+2.0 points")
-    assert ev.verdict(pair(-0.03, -0.01)).startswith("**B** is more accurate than A (-2.0 points")
+    better = "On these faces **{}** is more accurate than {} ({:+.1f} points"
+    assert ev.verdict(pair(0.01, 0.03)).startswith(better.format("A", "B", 2.0))
+    assert ev.verdict(pair(-0.03, -0.01)).startswith(better.format("B", "A", -2.0))
     straddling = ev.verdict(pair(-0.01, 0.02))
     assert "cannot be told apart" in straddling and "more accurate" not in straddling
