@@ -116,3 +116,19 @@ def test_two_dask_workers_give_the_same_corpus_as_one(clips, model, tmp_path, ca
     pd.testing.assert_frame_equal(one, two)
     assert (tmp_path / "one" / "corpus.csv").read_text() == \
         (tmp_path / "two" / "corpus.csv").read_text()
+
+
+def test_a_running_scheduler_takes_the_batch_from_the_cli(clips, model, tmp_path, capsys):
+    from dask.distributed import LocalCluster
+
+    videos = [clips / "WolfgangLanger_Pexels.mp4", clips / "single_face.mp4"]
+    options = ["--every", "4", "--max-seconds", "1", "--model", model.path]
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                      dashboard_address=":0") as cluster:  # a scheduler someone else started
+        code = main(["analyze", *map(str, videos), "--out", str(tmp_path / "remote"),
+                     "--scheduler", cluster.scheduler_address, *options])
+    assert code == 0 and "Dask dashboard: http" in capsys.readouterr().out
+    assert main(["analyze", *map(str, videos), "--out", str(tmp_path / "here"), *options]) == 0
+    assert (tmp_path / "remote" / "corpus.csv").read_text() == \
+        (tmp_path / "here" / "corpus.csv").read_text()
+
