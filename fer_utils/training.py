@@ -84,10 +84,7 @@ class TrainConfig:
 PROFILES: dict[str, TrainConfig] = {
     # Minutes on 2 cores: the default for the report run and the notebooks.
     "quick": TrainConfig(profile="quick", epochs=6, batch_size=32, patience=6),
-    # The real recipe for FER-2013 (about two hours on 2 cores).
-    # Mild augmentation and no label smoothing: the seed CNN with its three dropout
-    # layers underfits FER-2013 under heavier regularisation.
-    # The recipe of the shipped model (about four hours on 2 cores): SGD with Nesterov
+    # The recipe of the shipped model (about two hours on 2 idle cores): SGD with Nesterov
     # momentum and decoupled weight decay (Khaireddin & Chen 2021), flips plus pad-and-crop,
     # and the conv blocks' dropout only in the first sixth (early dropout, Liu et al. 2023),
     # because the seed CNN underfits FER-2013.
