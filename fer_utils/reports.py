@@ -19,6 +19,9 @@ from .atomic import write_text
 from .paths import NOTEBOOKS_DIR, REPORTS_DIR
 
 KERNEL = "fer-kit"
+# Kernels log only errors: a warning on every start that the kernel talks over unencrypted TCP
+# (it listens on loopback only) buried the progress lines of `fer-kit report`.
+QUIET_KERNEL = ["--IPKernelApp.log_level=ERROR"]
 SUMMARY_MIME = "application/vnd.fer-kit.summary+json"
 # The notebooks in reading order, each with what a learner takes away from it.
 NOTEBOOKS = {
@@ -247,7 +250,7 @@ def run_notebook(name: str, parameters: dict, out: Path,
     try:
         papermill.execute_notebook(notebooks / f"{name}.ipynb", executed, parameters=parameters,
                                    kernel_name=kernel_name(), cwd=str(notebooks),
-                                   progress_bar=False)
+                                   progress_bar=False, extra_arguments=QUIET_KERNEL)
     except Exception as e:  # papermill raises for any failing cell; keep going
         result.error = str(e)
     result.seconds = round(time.perf_counter() - started, 1)

@@ -97,8 +97,9 @@ def test_the_report_run_sets_the_model_02_trained_beside_the_shipped_one(monkeyp
 
 
 @pytest.mark.slow
-def test_papermill_renders_a_notebook_with_its_report_values(tmp_path):
+def test_papermill_renders_a_notebook_with_its_report_values(tmp_path, capfd):
     [result] = reports.run_reports(["01_explore_data"], out=tmp_path)
+    assert "IPKernelApp" not in capfd.readouterr().err  # the kernel logs errors only
     assert result.error is None and result.html == tmp_path / "01_explore_data.html"
     assert result.parameters == reports.report_parameters(out=tmp_path)["01_explore_data"]
     assert result.summary["headline"] and "SYNTHETIC" in result.summary["data"]
