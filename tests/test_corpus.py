@@ -131,4 +131,3 @@ def test_a_running_scheduler_takes_the_batch_from_the_cli(clips, model, tmp_path
     assert main(["analyze", *map(str, videos), "--out", str(tmp_path / "here"), *options]) == 0
     assert (tmp_path / "remote" / "corpus.csv").read_text() == \
         (tmp_path / "here" / "corpus.csv").read_text()
-
