@@ -122,8 +122,7 @@ def test_a_full_disk_keeps_the_last_good_checkpoint(patterns, tmp_path, monkeypa
 
 
 def test_a_different_configuration_refuses_an_existing_run(patterns, tmp_path):
-    train(patterns, tmp_path / "run", TrainConfig(**{**TINY.__dict__, "epochs": 1}), verbose=0,
-          export=False)
+    train(patterns, tmp_path / "run", replace(TINY, epochs=1), verbose=0, export=False)
     with pytest.raises(ValueError, match=r"holds another run \(epochs: 1 in the folder, 3 asked\)"):
         train(patterns, tmp_path / "run", TINY, verbose=0)
 
