@@ -25,9 +25,9 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("data", ("data", "synth", "folders", "sources", "ferplus", "audit", "balance",
               "samples")),
     ("model input", ("pipeline",)),
-    ("model", ("model", "schedules", "artifacts")),
-    ("learning", ("training", "evaluation", "leakage")),
-    ("video", ("faces", "tracking", "annotate", "video", "corpus", "live")),
+    ("model", ("model", "schedules", "artifacts", "loading")),
+    ("learning", ("training", "evaluation", "leakage", "live_curves")),
+    ("video", ("faces", "tracking", "annotate", "video", "corpus")),
     ("teaching", ("anatomy",)),
     ("front ends", ("reports", "bench", "cli")),
 )

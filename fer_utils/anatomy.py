@@ -10,6 +10,11 @@ import tensorflow as tf
 
 from .labels import EMOTIONS
 
+__all__ = [
+    "layer_table", "receptive_fields", "activations", "train_versus_inference", "head",
+    "grad_cam",
+]
+
 
 def _by_formula(layer: keras.layers.Layer, shape: tuple) -> tuple[tuple, int, str]:
     """A layer's output shape and parameter count from its input shape, with the formula."""

@@ -9,6 +9,8 @@ import numpy as np
 
 from .labels import COLOURS, EMOTIONS
 
+__all__ = ["draw_face", "VideoWriter", "frame_at"]
+
 
 def draw_face(frame: np.ndarray, box: np.ndarray, face_id: int, probs: np.ndarray) -> None:
     """Draw one face's box, id, label and a bar per emotion onto a BGR frame, in place."""

@@ -28,6 +28,13 @@ from .model import (
 from .pipeline import Preprocessing
 from .schedules import WarmupCosine
 
+__all__ = [
+    "INTENDED_USE", "LIMITATIONS", "library_versions", "card_path", "save_keras",
+    "export_tflite", "export_model", "model_card", "update_card", "add_prior",
+    "load_architecture_json", "load_model", "seed_weights_model", "FER_PACKAGE_PREPROCESSING",
+    "fer_package_model", "TFLiteClassifier", "listing", "card_table",
+]
+
 INTENDED_USE = (
     "Research and teaching: how a small CNN reads posed and spontaneous facial expressions "
     "in 48x48 grayscale crops, and how to evaluate such a model honestly.")

@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+__all__ = ["ADVICE", "explain_os_error", "atomic_path", "write_text", "write_json"]
+
 # What to do about the operating-system errors a user can fix.
 ADVICE = {
     errno.EACCES: "change its permissions or pick another path",

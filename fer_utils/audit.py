@@ -10,6 +10,8 @@ import pandas as pd
 from .data import FaceDataset
 from .labels import EMOTIONS, USAGES
 
+__all__ = ["image_keys", "duplicate_groups", "duplicate_audit", "twin_share"]
+
 
 def image_keys(images: np.ndarray) -> np.ndarray:
     """One hashable key per image: its pixels as a single void scalar."""

@@ -7,6 +7,8 @@ import numpy as np
 from .data import FaceDataset
 from .labels import EMOTIONS, NUM_CLASSES
 
+__all__ = ["LeakageError", "oversampled_index", "oversample", "class_weights", "class_prior"]
+
 
 class LeakageError(ValueError):
     """Raised when an operation would let evaluation data leak into training."""

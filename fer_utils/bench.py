@@ -22,6 +22,12 @@ import numpy as np
 
 from .atomic import atomic_path, write_json, write_text
 
+__all__ = [
+    "FER_PACKAGE", "timed", "bench_load", "bench_train_input", "bench_inference",
+    "detection_agreement", "bench_video", "bench_batch", "concat_video", "bench_memory",
+    "SECTIONS", "run_benchmarks", "save", "markdown",
+]
+
 FER_PACKAGE = "fer==25.10.3"
 
 
@@ -245,7 +251,8 @@ def bench_video(clip: Path, model: Path, tiny: bool) -> dict:
 def bench_batch(clip: Path, model: Path, scratch: Path, tiny: bool) -> dict:
     """Videos per minute of a batch in this process (1 worker) and on a local Dask cluster of
     2 workers, cluster start-up and model loading included, as a user waits for them."""
-    from .corpus import ModelSpec, analyze_many
+    from .corpus import analyze_many
+    from .loading import ModelSpec
 
     count = 2 if tiny else 6
     folder = scratch / "talks"

@@ -17,6 +17,8 @@ from pathlib import Path
 from .atomic import explain_os_error, write_text
 from .options import argument_type
 
+__all__ = ["Handler", "PARTIAL", "Choices", "choice_of", "PER_MODEL", "COMMANDS", "parser", "main"]
+
 Handler = Callable[[argparse.Namespace], int | None]
 # Exit codes: 0 done, 1 a bug (traceback logged), 2 an error in the input or options,
 # PARTIAL outputs written that miss part of the input (a broken video, a failed talk).
@@ -149,7 +151,7 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
 
 
 def _model_spec(args: argparse.Namespace):
-    from .corpus import ModelSpec
+    from .loading import ModelSpec
     from .paths import SHIPPED_MODEL
     from .pipeline import Preprocessing
 
@@ -164,7 +166,7 @@ def _model_spec(args: argparse.Namespace):
 
 
 def _classifier(args: argparse.Namespace):
-    from .corpus import cached_classifier
+    from .loading import cached_classifier
 
     return cached_classifier(_model_spec(args))
 

@@ -14,58 +14,30 @@ import glob
 import hashlib
 import json
 import logging
-import os
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, is_dataclass
-from functools import lru_cache
+from dataclasses import asdict, is_dataclass
 from pathlib import Path
 
 import pandas as pd
 from tqdm import tqdm
 
-from .artifacts import load_model
 from .atomic import atomic_path, write_json
 from .labels import EMOTIONS
-from .model import FaceClassifier
+from .loading import ModelSpec, cached_classifier
 from .paths import SHIPPED_MODEL
-from .pipeline import Preprocessing
 from .speaker import METRICS
 from .video import analyze
+
+__all__ = [
+    "VIDEO_SUFFIXES", "COMPLETE", "CORPUS_COLUMNS", "video_paths", "output_folders",
+    "settings_key", "dominant", "corpus_row", "failed_row", "completed_row", "analyze_one",
+    "write_corpus", "analyze_many",
+]
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
 COMPLETE = "complete.json"
 CORPUS_COLUMNS = ["video", "folder", "status", "error", "duration_s", "frames_analysed",
                   *METRICS, "dominant"]
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """Where a worker loads the classifier from: a path and its options, never the model."""
-
-    path: str = str(SHIPPED_MODEL)
-    weights: str | None = None
-    preprocessing: Preprocessing | None = None
-    prior_correction: float = 0.0
-
-
-def cached_classifier(spec: ModelSpec) -> FaceClassifier:
-    """The classifier for `spec`, loaded once per process (so once per Dask worker), and again
-    when its file is rewritten, as retraining into the same path does."""
-    return _loaded(spec, _file_version(spec.path), _file_version(spec.weights))
-
-
-def _file_version(path: str | None) -> tuple[int, int] | None:
-    """Modification time and size of `path`: they change when the file is rewritten."""
-    if path is None or not os.path.exists(path):
-        return None  # load_model says what is missing
-    stat = os.stat(path)
-    return stat.st_mtime_ns, stat.st_size
-
-
-@lru_cache(maxsize=4)
-def _loaded(spec: ModelSpec, *versions: tuple[int, int] | None) -> FaceClassifier:
-    """load_model for `spec`, cached per version of its files."""
-    return load_model(spec.path, spec.weights, spec.preprocessing, spec.prior_correction)
 
 
 def video_paths(specs: Iterable[str | Path]) -> list[Path]:

@@ -20,6 +20,12 @@ from .atomic import atomic_path
 from .labels import EMOTIONS, NUM_CLASSES, USAGES, usage_name
 from .paths import CACHE_DIR
 
+__all__ = [
+    "IMAGE_SIZE", "PIXELS", "DataError", "FaceDataset", "assign_usage", "stratified_sample",
+    "read_fer2013_csv", "load_fer2013_csv", "synthetic_sidecar", "is_synthetic_csv",
+    "pixel_statistics",
+]
+
 IMAGE_SIZE = 48
 PIXELS = IMAGE_SIZE * IMAGE_SIZE
 _CACHE_VERSION = 2

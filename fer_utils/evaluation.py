@@ -18,6 +18,15 @@ from .labels import EMOTIONS, NUM_CLASSES, usage_name
 from .model import FaceClassifier
 from .outputs import output_set
 
+__all__ = [
+    "reliability", "expected_calibration_error", "top_k_accuracy", "confusion_counts",
+    "per_class_scores", "HEADLINE", "headline_scores", "classification_metrics",
+    "stratified_resamples", "bootstrap_ci", "mcnemar_exact", "paired_tests", "TTA_MODES",
+    "tta_views", "predict_faces", "confusion", "confident_mistakes", "Evaluation", "evaluate",
+    "Comparison", "compare_models", "verdict", "PRIOR_TAUS", "prior_correction_table",
+    "record_prior_correction", "metrics_table",
+]
+
 
 def reliability(labels: np.ndarray, probs: np.ndarray, bins: int = 15) -> pd.DataFrame:
     """Per confidence bin: mean confidence, accuracy and count (the reliability diagram)."""

@@ -10,6 +10,11 @@ import numpy as np
 from .geometry import iou
 from .model import FaceClassifier
 
+__all__ = [
+    "CASCADE", "DetectorConfig", "PRESETS", "detector_config", "FaceDetector", "FaceSearch",
+    "face_patch", "carry", "crop_face", "faces_in_photo",
+]
+
 CASCADE = "haarcascade_frontalface_default.xml"
 
 

@@ -16,6 +16,8 @@ import pandas as pd
 
 from .data import DataError, FaceDataset
 
+__all__ = ["VOTE_COLUMNS", "EXCLUDED", "read_votes", "ferplus_labels", "apply_ferplus"]
+
 VOTE_COLUMNS = {"anger": "angry", "disgust": "disgust", "fear": "fear", "happiness": "happy",
                 "sadness": "sad", "surprise": "surprise", "neutral": "neutral"}
 EXCLUDED = ("contempt", "unknown", "NF")

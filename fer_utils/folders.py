@@ -14,6 +14,8 @@ from .data import IMAGE_SIZE, DataError, FaceDataset
 from .images import to_gray
 from .labels import EMOTIONS, USAGES
 
+__all__ = ["IMAGE_SUFFIXES", "load_image_folders"]
+
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 _OFFICIAL = re.compile(r"(Training|PublicTest|PrivateTest)_")
 

@@ -7,6 +7,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+__all__ = ["read_image", "to_gray"]
+
 
 def read_image(path: str) -> np.ndarray:
     """An image file as it is stored (gray, BGR or BGRA), or a clear error."""

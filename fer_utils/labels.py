@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+__all__ = [
+    "EMOTIONS", "NUM_CLASSES", "COLOURS", "USAGES", "VALENCE", "usage_name", "emotion_index",
+]
+
 EMOTIONS: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 NUM_CLASSES = len(EMOTIONS)
 COLOURS = {  # BGR (OpenCV order), one per emotion, in every figure and video

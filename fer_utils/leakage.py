@@ -20,6 +20,8 @@ from .evaluation import classification_metrics
 from .paths import run_folder
 from .training import TrainConfig, train
 
+__all__ = ["LeakageLesson", "seed_protocol_split", "honest_split", "leakage_lesson"]
+
 
 @dataclass
 class LeakageLesson:

@@ -13,6 +13,11 @@ from .labels import EMOTIONS, NUM_CLASSES
 from .options import check
 from .pipeline import Preprocessing, preprocess
 
+__all__ = [
+    "SEED_BLOCKS", "build_seed_cnn", "ARCHITECTURES", "build_model", "parameter_counts",
+    "check_face_model", "correct_for_prior", "predict_in_batches", "FaceClassifier",
+]
+
 # One FaceClassifier per loaded model compiles its own function; TensorFlow's retracing
 # warnings about that are noise for the kit's users.
 tf.get_logger().setLevel("ERROR")

@@ -11,6 +11,11 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+__all__ = [
+    "Range", "POSITIVE", "NON_NEGATIVE", "COUNT", "NON_NEGATIVE_COUNT", "FRACTION",
+    "PROBABILITY", "RANGES", "check", "check_values", "check_fields", "argument_type",
+]
+
 
 @dataclass(frozen=True)
 class Range:

@@ -23,6 +23,12 @@ from pathlib import Path
 
 from .atomic import write_json
 
+__all__ = [
+    "LOCK", "MANIFEST", "STALE_SECONDS", "FolderInUse", "new_run_id", "output_folder",
+    "output_lock", "sha256_file", "write_manifest", "visible_files", "manifest_files",
+    "OutputSet", "output_set",
+]
+
 LOCK = ".fer-kit.lock"
 MANIFEST = "manifest.json"
 STALE_SECONDS = 10.0  # a lock file still empty after this long was left by a crash

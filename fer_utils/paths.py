@@ -7,6 +7,11 @@ import json
 import os
 from pathlib import Path
 
+__all__ = [
+    "ROOT", "DATA_DIR", "CACHE_DIR", "SAMPLES_DIR", "MODELS_DIR", "RUNS_DIR", "REPORTS_DIR",
+    "NOTEBOOKS_DIR", "SHIPPED_MODEL", "SHIPPED_LOG", "PREVIOUS_MODEL", "run_folder",
+]
+
 
 def _kit_root() -> Path:
     """The checkout holding this package, or the working directory for an installed copy."""

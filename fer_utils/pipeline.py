@@ -15,6 +15,11 @@ import tensorflow as tf
 from .labels import NUM_CLASSES
 from .options import check_fields
 
+__all__ = [
+    "SCALES", "Preprocessing", "preprocess", "Augmentation", "pad_crop", "augment",
+    "steps_per_epoch", "training_dataset", "eval_dataset",
+]
+
 SCALES = ("unit", "symmetric")  # pixels / 255 in [0, 1], or pixels / 127.5 - 1 in [-1, 1]
 
 

@@ -12,6 +12,14 @@ from .atomic import atomic_path
 from .labels import COLOURS, EMOTIONS
 from .speaker import METRICS, THIRDS, third_bounds
 
+__all__ = [
+    "figure_title", "save_figure", "face_grid", "emotion_timeline", "confusion_heatmap",
+    "per_class_bars", "reliability_diagram", "mistakes_grid", "training_curves",
+    "learning_rate_curve", "accuracy_bars", "class_distribution", "samples_per_class",
+    "mean_faces", "filter_grid", "feature_maps", "grad_cam_overlay", "share_bars",
+    "feedback_timeline", "compare_talks", "thirds_by_talk",
+]
+
 sns.set_theme(context="notebook", style="whitegrid")
 
 

@@ -18,6 +18,12 @@ from pathlib import Path
 from .atomic import write_text
 from .paths import NOTEBOOKS_DIR, REPORTS_DIR
 
+__all__ = [
+    "KERNEL", "QUIET_KERNEL", "SUMMARY_MIME", "NOTEBOOKS", "report_summary", "show_source",
+    "report_parameters", "ReportResult", "kernel_name", "REPORT_STYLE", "REPORT_NAV",
+    "render_html", "notebook_parameters", "run_notebook", "write_index", "run_reports",
+]
+
 KERNEL = "fer-kit"
 # Kernels log only errors: a warning on every start that the kernel talks over unencrypted TCP
 # (it listens on loopback only) buried the progress lines of `fer-kit report`.

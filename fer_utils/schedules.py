@@ -6,6 +6,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+__all__ = ["WarmupCosine"]
+
 
 class WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
     """Linear warmup to the peak rate, then cosine decay to zero; a pure function of the step."""

@@ -10,6 +10,8 @@ from .folders import load_image_folders
 from .paths import DATA_DIR
 from .synth import default_synthetic_csv
 
+__all__ = ["find_fer2013", "load_dataset"]
+
 
 def find_fer2013(data: str | Path | None = None) -> Path | None:
     """The FER-2013 file to use: `data`, then $FER2013_CSV, then data/fer2013.csv[.gz]."""

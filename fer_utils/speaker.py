@@ -12,6 +12,13 @@ import pandas as pd
 
 from .labels import EMOTIONS, VALENCE
 
+__all__ = [
+    "SMOOTHED", "UNCERTAIN", "UNCERTAIN_BELOW", "SMILE_MIN_S", "THIRDS", "METRICS",
+    "THIRDS_DOC", "confident_labels", "changes", "run_lengths", "smiles", "expressiveness",
+    "span_metrics", "third_of", "speaker_metrics", "third_bounds", "PLAIN", "feedback_card",
+    "thirds_table",
+]
+
 SMOOTHED = [f"smoothed_{e}" for e in EMOTIONS]
 UNCERTAIN = "uncertain"
 UNCERTAIN_BELOW = 0.4  # a frame whose top smoothed probability is below this is uncertain

@@ -21,6 +21,11 @@ from .data import IMAGE_SIZE, FaceDataset, synthetic_sidecar
 from .labels import EMOTIONS, USAGES
 from .paths import DATA_DIR
 
+__all__ = [
+    "GENERATOR_VERSION", "FER2013_PROPORTIONS", "LABEL_NOISE", "CONFUSABLE", "CUES",
+    "generate", "write_synthetic_csv", "default_synthetic_csv",
+]
+
 GENERATOR_VERSION = 2
 # FER-2013 Training class counts, so the synthetic data is as unbalanced (disgust is rare).
 FER2013_PROPORTIONS = np.array([3995, 436, 4097, 7215, 4830, 3171, 4965]) / 28709

@@ -9,6 +9,8 @@ import numpy as np
 from .geometry import iou
 from .options import check_fields
 
+__all__ = ["IoUTracker", "SMOOTHING_METHODS", "Smoothing", "TrackSmoother", "stretches"]
+
 
 @dataclass
 class IoUTracker:

@@ -36,6 +36,13 @@ from .pipeline import (
 )
 from .schedules import WarmupCosine
 
+__all__ = [
+    "BALANCING", "OPTIMIZERS", "NO_DECAY", "TrainConfig", "PROFILES", "profile",
+    "make_deterministic", "distribution_strategy", "split_cpu", "make_optimizer",
+    "calibrate_batchnorm", "conv_dropouts", "EarlyDropout", "swap_ema_weights", "ema_weights",
+    "EMAValidation", "Checkpoint", "TrainResult", "train",
+]
+
 BALANCING = ("none", "class_weight", "oversample")
 OPTIMIZERS = ("adam", "sgd")
 # Variables that decoupled weight decay leaves alone: BatchNorm scale and shift, and biases.

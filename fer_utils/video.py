@@ -54,6 +54,14 @@ from .plots import emotion_timeline, plt, save_figure
 from .speaker import METRICS, SMOOTHED, THIRDS_DOC, changes, speaker_metrics
 from .tracking import IoUTracker, Smoothing, TrackSmoother
 
+__all__ = [
+    "SCHEMA_VERSION", "SUMMARY_SCHEMA", "COLUMNS", "AnalysisResult", "has_display",
+    "open_video", "Sampling", "check_sampling", "sampling", "read_ahead", "SKIP_S",
+    "MAX_SKIP_S", "FrameReader", "AnalysedFrame", "FaceTracks", "classify", "smooth",
+    "frame_rows", "FrameOutputs", "batched", "stream", "analyze", "write_outputs", "timeline",
+    "summarize", "summary_table",
+]
+
 SCHEMA_VERSION = 2
 SUMMARY_SCHEMA = {
     "schema_version": "int: bumped whenever a field changes meaning",

@@ -78,3 +78,26 @@ def test_the_public_api_resolves_to_its_modules_object(name):
     module = importlib.import_module(f"fer_utils.{fer_utils._API[name]}")
     assert getattr(fer_utils, name) is getattr(module, name)
     assert not hasattr(module, "__path__") and name not in layer_of()  # no name is a module
+
+
+def _public_definitions(path: Path) -> set[str]:
+    """Top-level functions, classes and constants of a module whose names do not start with _."""
+    names = set()
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign):
+            names |= {t.id for t in node.targets if isinstance(t, ast.Name)}
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            names.add(node.target.id)
+    return {n for n in names if not n.startswith("_") and n != "T"}
+
+
+@pytest.mark.parametrize("module", sorted(layer_of()))
+def test_every_module_lists_its_public_names_in_all(module):
+    path = PACKAGE / f"{module}.py"
+    listed = ast.literal_eval(next(
+        node.value for node in ast.parse(path.read_text()).body if isinstance(node, ast.Assign)
+        and any(getattr(t, "id", None) == "__all__" for t in node.targets)))
+    assert sorted(listed) == sorted(set(listed)), f"{module}.__all__ names a name twice"
+    assert set(listed) == _public_definitions(path)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import keras
 import pandas as pd
 
+__all__ = ["LiveCurves"]
+
 
 class LiveCurves(keras.callbacks.Callback):
     """Redraws loss and accuracy after every epoch in one notebook output."""
