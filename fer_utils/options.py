@@ -61,6 +61,8 @@ RANGES: dict[str, Range] = {
     # video analysis
     "fps": POSITIVE, "every": COUNT, "max_seconds": POSITIVE, "margin": NON_NEGATIVE,
     "batch_frames": COUNT, "alpha": Range(0, 1, low_open=True), "window": COUNT,
+    "fragment_size": FRACTION, "min_track_s": NON_NEGATIVE, "join_gap_s": NON_NEGATIVE,
+    "join_shift": NON_NEGATIVE,
     # models and data
     "input_size": Range(8, integer=True), "images": COUNT, "prior_correction": NON_NEGATIVE,
 }

@@ -1,15 +1,20 @@
-"""Stable face ids across frames by greedy IoU matching, and per-track smoothing."""
+"""Stable face ids across frames by greedy IoU matching, tracks cleaned of fragments and
+ghosts once the video is done, and per-track smoothing."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 
 from .geometry import iou
+from .labels import EMOTIONS
 from .options import check_fields
+from .speaker import SMOOTHED
 
-__all__ = ["IoUTracker", "SMOOTHING_METHODS", "Smoothing", "TrackSmoother", "stretches"]
+__all__ = ["IoUTracker", "TrackCleaning", "inside_share", "clean_tracks", "SMOOTHING_METHODS",
+           "Smoothing", "TrackSmoother", "smooth_rows", "stretches"]
 
 
 @dataclass
@@ -44,6 +49,89 @@ class IoUTracker:
                 if self._missed[t] > self.max_missed:
                     del self._boxes[t], self._missed[t]
         return ids
+
+
+@dataclass(frozen=True)
+class TrackCleaning:
+    """Which tracks of a finished video are fragments of a face or brief ghosts (dropped), and
+    which are pieces of one face (joined into one)."""
+
+    # A track narrower than this share of another track, with its centre inside that track's
+    # box, is a fragment of that face (a box on an eye or a mouth).
+    fragment_size: float = 0.6
+    # A track seen for less than this many seconds, beside a longer one, is a ghost.
+    min_track_s: float = 1.5
+    # A track that starts at most `join_gap_s` after another ended, within `join_shift` face
+    # widths of where it ended and at a similar size (ratio at least fragment_size), is the
+    # same face found again.
+    join_gap_s: float = 3.0
+    join_shift: float = 1.0
+
+    def __post_init__(self) -> None:
+        check_fields(self, ("fragment_size", "min_track_s", "join_gap_s", "join_shift"))
+
+
+def _centres(rows: pd.DataFrame) -> np.ndarray:
+    boxes = rows[["x", "y", "w", "h"]].to_numpy(float)
+    return boxes[:, :2] + boxes[:, 2:] / 2
+
+
+def inside_share(small: pd.DataFrame, large: pd.DataFrame) -> float:
+    """Share of one track's rows whose box centre lies inside another track's box at the
+    nearest frame where that track was seen."""
+    frames, wanted = large["frame"].to_numpy(), small["frame"].to_numpy()
+    after = np.searchsorted(frames, wanted).clip(0, len(frames) - 1)
+    before = (after - 1).clip(0)
+    nearest = np.where(np.abs(frames[before] - wanted) <= np.abs(frames[after] - wanted),
+                       before, after)
+    x, y, w, h = large[["x", "y", "w", "h"]].to_numpy(float)[nearest].T
+    cx, cy = _centres(small).T
+    return float(((cx >= x) & (cx <= x + w) & (cy >= y) & (cy <= y + h)).mean())
+
+
+def _same_face(last: pd.DataFrame, first: pd.DataFrame, rules: TrackCleaning) -> bool:
+    """Whether a track whose first row is `first` continues the face whose last row is `last`."""
+    (x0, y0), (x1, y1) = _centres(last)[0], _centres(first)[0]
+    w0, w1 = float(last["w"].iloc[0]), float(first["w"].iloc[0])
+    gap = float(first["time_s"].iloc[0] - last["time_s"].iloc[0])
+    return (0 < gap <= rules.join_gap_s + 1e-9
+            and np.hypot(x1 - x0, y1 - y0) <= rules.join_shift * max(w0, w1)
+            and min(w0, w1) >= rules.fragment_size * max(w0, w1))
+
+
+def clean_tracks(frames: pd.DataFrame, step_s: float, rules: TrackCleaning | None = None
+                 ) -> tuple[pd.DataFrame, dict[str, int]]:
+    """The frames table (frames.csv) without fragment and ghost tracks, with the pieces of one
+    face joined and face ids renumbered by first appearance; and how many tracks were found,
+    joined into another, dropped as fragments, dropped as brief, and kept."""
+    rules = rules or TrackCleaning()
+    tracks = dict(tuple(frames.groupby("face_id", sort=True)))
+    width = {t: float(rows["w"].median()) for t, rows in tracks.items()}
+    fragments = {t for t in tracks for face in tracks
+                 if width[t] < rules.fragment_size * width[face]
+                 and len(tracks[face]) >= len(tracks[t])
+                 and inside_share(tracks[t], tracks[face]) > 0.5}
+    root: dict[int, int] = {}  # track -> the first track of its face
+    last: dict[int, pd.DataFrame] = {}  # face -> its last row so far
+    for t in sorted(set(tracks) - fragments, key=lambda t: tracks[t]["frame"].iloc[0]):
+        fits = [face for face, row in last.items()
+                if _same_face(row, tracks[t].iloc[:1], rules)]
+        root[t] = max(fits, key=lambda face: last[face]["frame"].iloc[0]) if fits else t
+        last[root[t]] = tracks[t].iloc[-1:]
+    rows = dict.fromkeys(last, 0)
+    for t, face in root.items():
+        rows[face] += len(tracks[t])
+    longest = max(rows, key=rows.get, default=None)
+    brief = {face for face, n in rows.items()
+             if n * step_s < rules.min_track_s - 1e-9 and face != longest}
+    kept = [face for face in last if face not in brief]  # in order of first appearance
+    new_id = {t: kept.index(face) for t, face in root.items() if face in kept}
+    cleaned = frames[frames["face_id"].isin(list(new_id))].copy()
+    cleaned["face_id"] = cleaned["face_id"].map(new_id)
+    counts = {"found": len(tracks), "joined": len(root) - len(last),
+              "dropped_fragments": len(fragments), "dropped_brief": len(brief),
+              "kept": len(kept)}
+    return cleaned.reset_index(drop=True), counts
 
 
 SMOOTHING_METHODS = ("ema", "window", "none")
@@ -86,6 +174,18 @@ class TrackSmoother:
             del recent[:-self.smoothing.window]
             return np.mean(recent, axis=0)
         return probs
+
+
+def smooth_rows(frames: pd.DataFrame, smoothing: Smoothing) -> pd.DataFrame:
+    """The frames table with its smoothed columns recomputed along each face's rows, in order."""
+    smoother = TrackSmoother(smoothing)
+    raw = frames[list(EMOTIONS)].to_numpy(float)
+    smoothed = np.array([smoother.update(face_id, probs) for face_id, probs in
+                         zip(frames["face_id"], raw, strict=True)]).reshape(-1, len(EMOTIONS))
+    resmoothed = frames.copy()
+    resmoothed[SMOOTHED] = smoothed.round(5)
+    resmoothed["smoothed_label"] = np.array(EMOTIONS)[smoothed.argmax(axis=1)]
+    return resmoothed
 
 
 def stretches(labels: np.ndarray, times: np.ndarray, probs: np.ndarray, step_s: float,
