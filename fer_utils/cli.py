@@ -241,6 +241,7 @@ def _analysis_options(args: argparse.Namespace) -> dict:
 def _analysis(args: argparse.Namespace, source, display: bool) -> int:
     import json
 
+    from .speaker import answer
     from .video import analyze
 
     result = analyze(source, _classifier(args), args.out, display=display,
@@ -250,18 +251,22 @@ def _analysis(args: argparse.Namespace, source, display: bool) -> int:
                                               "partial", "error")}))
     for name, path in result.files.items():
         print(f"{name:12s} {path}")
+    faces = len(summary["faces"])
+    print(f"answer: {faces} face{'s' * (faces != 1)}; {answer(summary)}")
     return PARTIAL if summary["partial"] else 0
 
 
 def _batch(args: argparse.Namespace) -> int:
     from .corpus import analyze_many
+    from .speaker import ranking_answer
 
     table = analyze_many(args.videos, args.out, workers=args.workers, scheduler=args.scheduler,
                          model=_model_spec(args), **_analysis_options(args))
-    print(table[["folder", "status", "duration_s", "face_share", "dominant", "error"]]
-          .to_string(index=False))
+    print(table[["folder", "status", "duration_s", "face_seconds", "positive_share",
+                 "negative_share", "dominant", "error"]].to_string(index=False))
     print(f"corpus.csv   {args.out / 'corpus.csv'}")
-    return 0 if table["status"].eq("ok").all() else PARTIAL
+    print(f"answer: {ranking_answer(table)}")
+    return PARTIAL if table["status"].isin(["partial", "failed"]).any() else 0
 
 
 def _analyze(args: argparse.Namespace) -> int:
@@ -315,7 +320,9 @@ def _add_video(sub: argparse._SubParsersAction) -> None:
                        "MP4, PNG, and corpus.csv")
     p.add_argument("videos", nargs="*", help="video files, folders or globs (default: the "
                    "sample clip); several, a folder or a glob: one folder each under --out")
-    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--out", type=Path, required=True,
+                   help="output folder (frames.csv, timeline.csv, summary.json, annotated.mp4, "
+                   "timeline.png); for several videos, one folder each under it and corpus.csv")
     p.add_argument("--workers", type=int, default=1,
                    help="videos analysed at once on a local Dask cluster (1: in this process)")
     p.add_argument("--scheduler", help="address of a running Dask scheduler (tcp://HOST:8786)")

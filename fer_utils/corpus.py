@@ -22,22 +22,21 @@ import pandas as pd
 from tqdm import tqdm
 
 from .atomic import atomic_path, write_json
-from .labels import EMOTIONS
 from .loading import ModelSpec, cached_classifier
 from .paths import SHIPPED_MODEL
-from .speaker import METRICS
+from .speaker import EVIDENCE, METRICS
 from .video import analyze
 
 __all__ = [
     "VIDEO_SUFFIXES", "COMPLETE", "CORPUS_COLUMNS", "video_paths", "output_folders",
-    "settings_key", "dominant", "corpus_row", "failed_row", "completed_row", "analyze_one",
+    "settings_key", "status", "corpus_row", "failed_row", "completed_row", "analyze_one",
     "write_corpus", "analyze_many",
 ]
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
 COMPLETE = "complete.json"
 CORPUS_COLUMNS = ["video", "folder", "status", "error", "duration_s", "frames_analysed",
-                  *METRICS, "dominant"]
+                  *METRICS, *EVIDENCE]
 
 
 def video_paths(specs: Iterable[str | Path]) -> list[Path]:
@@ -78,21 +77,20 @@ def settings_key(model: ModelSpec, options: dict) -> str:
     return json.dumps(plain, sort_keys=True, default=str)
 
 
-def dominant(summary: dict) -> str | None:
-    """The emotion most often shown over all faces' frames (smoothed labels), or None."""
-    faces = summary["faces"].values()
-    if not faces:
-        return None
-    time = {e: sum(f["emotion_share"][e] * f["frames"] for f in faces) for e in EMOTIONS}
-    return max(time, key=time.get)
+def status(summary: dict) -> str:
+    """A finished analysis's status: partial (the video broke off), no_face, or ok."""
+    if summary["partial"]:
+        return "partial"
+    return "ok" if summary["frames_with_face"] else "no_face"
 
 
 def corpus_row(video: Path, folder: Path, summary: dict) -> dict:
-    """One video's corpus.csv row from its summary."""
-    return {"video": str(video), "folder": folder.name,
-            "status": "partial" if summary["partial"] else "ok", "error": summary["error"],
-            "duration_s": summary["duration_s"], "frames_analysed": summary["frames_analysed"],
-            **{name: summary[name] for name in METRICS}, "dominant": dominant(summary)}
+    """One video's corpus.csv row from its summary (caveats joined by '; ')."""
+    return {"video": str(video), "folder": folder.name, "status": status(summary),
+            "error": summary["error"], "duration_s": summary["duration_s"],
+            "frames_analysed": summary["frames_analysed"],
+            **{name: summary[name] for name in [*METRICS, *EVIDENCE]},
+            "caveats": "; ".join(summary["caveats"])}
 
 
 def failed_row(video: Path, folder: Path, error: BaseException) -> dict:

@@ -2,9 +2,10 @@
 
 `analyze` chains six steps, each a function or small class here, that `fer_utils.corpus`
 reuses for many videos: (1) open and decode (`open_video`, `FrameReader`), (2) detect and
-track (`FaceTracks`), (3) classify in batches (`classify`), (4) smooth (`smooth`),
-(5) summarise (`summarize`), (6) write the outputs (`FrameOutputs` while streaming,
-`write_outputs` at the end).
+track (`FaceTracks`; once the video is done, `tracking.clean_tracks` drops fragments and
+ghosts and joins the pieces of one face), (3) classify in batches (`classify`), (4) smooth
+(`smooth`), (5) summarise (`summarize`), (6) write the outputs (`FrameOutputs` while
+streaming, `annotate_video` and `write_outputs` at the end).
 
 Outputs in the output folder:
 - frames.csv: one row per face per analysed frame: frame, time_s, face_id, x, y, w, h, the
@@ -13,7 +14,8 @@ Outputs in the output folder:
 - timeline.csv: one row per face per second: face_id, second, frames, mean smoothed
   probability of each emotion, dominant.
 - summary.json: see SUMMARY_SCHEMA.
-- annotated.mp4 (H.264) and timeline.png.
+- annotated.mp4 (H.264), drawn from the cleaned tracks in a second pass over the file (live
+  from a camera, with the tracker's own ids), and timeline.png.
 - manifest.json: written last; the run that wrote the folder and each file's SHA-256.
 
 The folder takes one analysis at a time: files are staged privately and replace the
@@ -51,18 +53,27 @@ from .options import check_values
 from .outputs import output_set
 from .paths import SHIPPED_MODEL
 from .plots import emotion_timeline, plt, save_figure
-from .speaker import METRICS, SMOOTHED, THIRDS_DOC, changes, speaker_metrics
-from .tracking import IoUTracker, Smoothing, TrackSmoother
+from .speaker import (
+    EVIDENCE,
+    METRICS,
+    SMOOTHED,
+    THIRDS_DOC,
+    changes,
+    label_shares,
+    speaker_metrics,
+)
+from .tracking import IoUTracker, Smoothing, TrackCleaning, TrackSmoother, clean_tracks, smooth_rows
 
 __all__ = [
     "SCHEMA_VERSION", "SUMMARY_SCHEMA", "COLUMNS", "AnalysisResult", "has_display",
-    "open_video", "Sampling", "check_sampling", "sampling", "read_ahead", "SKIP_S",
+    "is_camera", "open_video", "Sampling", "check_sampling", "sampling", "read_ahead", "SKIP_S",
     "MAX_SKIP_S", "FrameReader", "AnalysedFrame", "FaceTracks", "classify", "smooth",
-    "frame_rows", "FrameOutputs", "batched", "stream", "analyze", "write_outputs", "timeline",
+    "frame_rows", "FrameOutputs", "batched", "stream", "analyze", "annotate_video",
+    "write_outputs", "timeline",
     "summarize", "summary_table",
 ]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 SUMMARY_SCHEMA = {
     "schema_version": "int: bumped whenever a field changes meaning",
     "video": "str: the analysed file (or camera index)",
@@ -76,17 +87,22 @@ SUMMARY_SCHEMA = {
     "frames_analysed": "int: frames passed to the detector (every step_frames-th)",
     "frames_with_face": "int: analysed frames with at least one face",
     **METRICS,
+    **EVIDENCE,
     "thirds": THIRDS_DOC,
+    "tracks": ("dict: found (tracks the tracker started), joined (found again after a gap and "
+               "joined to an earlier track of the same face), dropped_fragments (boxes on part "
+               "of a larger face: an eye, a mouth), dropped_brief (ghosts seen too briefly "
+               "beside a longer face), kept (the faces below), and the cleaning rules"),
     "partial": "bool: true when the outputs miss part of the video; see error and gaps",
     "error": "str or null: why the analysis stopped early or what it skipped",
     "gaps": ("list: corrupt stretches skipped while decoding: first_frame, frames (missing), "
              "start_s, seconds"),
-    "faces": ("dict by face id: frames, first_s, last_s, seconds, emotion_share (share of "
-              "the face's frames per smoothed label), dominant, changes (smoothed label "
-              "changes), longest_segments (per emotion: start_s, end_s, seconds), "
-              "valence_share (positive, negative, neutral: shares of every smoothed label, "
-              "with no uncertainty threshold), and the face's own speaker figures: "
-              f"{', '.join(METRICS)}, thirds"),
+    "faces": ("dict by face id (0, 1, ... by first appearance, after cleaning): first_s, "
+              "last_s, emotion_share (share of the face's frames per smoothed label), changes "
+              "(smoothed label changes), longest_segments (per emotion: start_s, end_s, "
+              "seconds), valence_share (positive, negative, neutral: shares of every smoothed "
+              "label, with no uncertainty threshold), and the face's own speaker figures and "
+              f"their evidence: {', '.join([*METRICS, *EVIDENCE])}, thirds"),
 }
 T = TypeVar("T")
 _DONE = object()  # what read_ahead's producer returns once the items run out
@@ -109,9 +125,14 @@ def has_display() -> bool:
         os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
+def is_camera(source: str | int | Path) -> bool:
+    """Whether a video source is a camera index rather than a file."""
+    return not isinstance(source, (str, Path)) or str(source).isdigit()
+
+
 def open_video(source: str | int | Path) -> tuple[cv2.VideoCapture, float, int]:
     """An opened capture, its frame rate and its frame count (0 when unknown)."""
-    if isinstance(source, (str, Path)) and not str(source).isdigit():
+    if not is_camera(source):
         if not Path(source).exists():
             raise FileNotFoundError(f"{source}: no such video file. Run `fer-kit data samples` "
                                     "for the sample clips.")
@@ -376,15 +397,17 @@ def stream(reader: FrameReader, faces: FaceTracks, classifier: FaceClassifier,
 def analyze(video: str | int | Path, classifier: FaceClassifier | None = None,
             out: str | Path | None = None, *, fps: float | None = None,
             every: int | None = None, detector: str | DetectorConfig = "default",
-            smoothing: Smoothing | None = None, margin: float = 0.1, batch_frames: int = 32,
-            annotate: bool = True, progress: bool = True, max_seconds: float | None = None,
+            smoothing: Smoothing | None = None, cleaning: TrackCleaning | None = None,
+            margin: float = 0.1, batch_frames: int = 32, annotate: bool = True,
+            progress: bool = True, max_seconds: float | None = None,
             display: bool = False) -> AnalysisResult:
     """Detect, track, classify and smooth every face in a video, streaming results to `out`.
 
     Sample by time with `fps` (analysed frames per second) or by count with `every`
     (every Nth frame); default every frame. With `out=None` nothing is kept on disk. The
     folder `out` takes one analysis at a time, and its files are replaced only when the
-    new analysis has finished.
+    new analysis has finished. `cleaning` sets the rules that drop face fragments and ghosts
+    and join the pieces of one face once the video is done.
     """
     check_sampling(fps, every)
     check_values(max_seconds=max_seconds, margin=margin, batch_frames=batch_frames)
@@ -401,7 +424,8 @@ def analyze(video: str | int | Path, classifier: FaceClassifier | None = None,
         folder = run.stage if run else Path(stack.enter_context(
             tempfile.TemporaryDirectory(prefix="fer-kit-")))
         summary, files = _stream_into(folder, video, capture, frame_count, rate, classifier,
-                                      detector=detector, smoothing=smoothing, margin=margin,
+                                      detector=detector, smoothing=smoothing,
+                                      cleaning=cleaning or TrackCleaning(), margin=margin,
                                       batch_frames=batch_frames, progress=progress,
                                       annotate=annotate and run is not None,
                                       max_seconds=max_seconds, display=display)
@@ -414,13 +438,15 @@ def analyze(video: str | int | Path, classifier: FaceClassifier | None = None,
 
 def _stream_into(folder: Path, video: str | int | Path, capture: cv2.VideoCapture,
                  frame_count: int, rate: Sampling, classifier: FaceClassifier, *,
-                 detector: str | DetectorConfig, smoothing: Smoothing, margin: float,
-                 batch_frames: int, progress: bool, annotate: bool,
+                 detector: str | DetectorConfig, smoothing: Smoothing, cleaning: TrackCleaning,
+                 margin: float, batch_frames: int, progress: bool, annotate: bool,
                  max_seconds: float | None, display: bool) -> tuple[dict, dict[str, Path]]:
-    """Steps 1 to 5 into `folder`: the summary and the streamed files."""
+    """Steps 1 to 5 into `folder`: the summary and the streamed files, the tracks cleaned."""
     reader = FrameReader(capture, rate, frame_count, max_seconds,
                          ahead=1 if display else 16)  # a live view must not lag
-    outputs = FrameOutputs(folder, annotate, rate.native_fps / rate.step, display)
+    # A camera cannot be read twice: its annotated video is drawn as it streams.
+    outputs = FrameOutputs(folder, annotate and is_camera(video), rate.native_fps / rate.step,
+                           display)
     faces = FaceTracks(detector, rate, classifier.preprocessing.input_size, margin)
     total = -(-frame_count // rate.step) if frame_count else None
     try:
@@ -431,11 +457,48 @@ def _stream_into(folder: Path, video: str | int | Path, capture: cv2.VideoCaptur
     if reader.read == 0:
         raise ValueError(f"{video}: no frame could be decoded (empty, truncated at the start, "
                          "or not a video); any earlier results in the output folder are kept.")
-    summary = summarize(pd.read_csv(files["frames"]), rate, reader.end, reader.read,
-                        reader.analysed, error or reader.damage())
+    found = pd.read_csv(files["frames"])
+    frames, tracks = clean_tracks(found, rate.step_s, cleaning)
+    if tracks["joined"]:  # a joined face is smoothed along all of its rows
+        frames = smooth_rows(frames, smoothing)
+    if not frames.equals(found):
+        with atomic_path(files["frames"]) as tmp:
+            frames.to_csv(tmp, index=False)
+    if annotate and "annotated" not in files:
+        drawn = annotate_video(video, frames, rate, folder / "annotated.mp4", reader.analysed)
+        files = {"frames": files["frames"], **({"annotated": drawn} if drawn else {})}
+    summary = summarize(frames, rate, reader.end, reader.read, reader.analysed,
+                        error or reader.damage())
     summary.update(video=str(video), model=classifier.name, gaps=reader.gaps,
-                   detector=asdict(faces.search.detector.config), smoothing=asdict(smoothing))
+                   detector=asdict(faces.search.detector.config), smoothing=asdict(smoothing),
+                   tracks={**tracks, "rules": asdict(cleaning)})
     return {key: summary[key] for key in SUMMARY_SCHEMA}, files
+
+
+def annotate_video(video: str | Path, frames: pd.DataFrame, rate: Sampling, path: Path,
+                   analysed: int) -> Path | None:
+    """annotated.mp4 from a second pass over a video file: its first `analysed` analysed frames
+    with their faces' boxes, ids and smoothed labels as `frames` (frames.csv) holds them; None
+    when no frame decodes."""
+    capture, _, frame_count = open_video(video)
+    faces = dict(tuple(frames.groupby("frame")))
+    decoded = iter(FrameReader(capture, rate, frame_count))
+    writer = None
+    try:
+        for index, _, image in islice(decoded, analysed):
+            for row in faces[index].itertuples(index=False) if index in faces else ():
+                draw_face(image, (row.x, row.y, row.w, row.h), row.face_id,
+                          np.array([getattr(row, name) for name in SMOOTHED]))
+            if writer is None:
+                writer = VideoWriter(path, image.shape[1], image.shape[0],
+                                     rate.native_fps / rate.step)
+            writer.write(image)
+    finally:
+        decoded.close()
+        capture.release()
+        if writer is not None:
+            writer.close()
+    return path if writer is not None else None
 
 
 def write_outputs(folder: Path, frames: pd.DataFrame, summary: dict) -> dict[str, Path]:
@@ -485,13 +548,11 @@ def summarize(frames: pd.DataFrame, rate: Sampling, end: int, frames_read: int,
     faces = {}
     for face_id, rows in frames.groupby("face_id"):
         labels = rows["smoothed_label"].to_numpy()
-        share = {e: round(float((labels == e).mean()), 4) for e in EMOTIONS}
+        share = label_shares(rows)
         times = rows["time_s"].to_numpy()
         faces[str(face_id)] = {
-            "frames": len(rows), "first_s": round(float(times[0]), 3),
-            "last_s": round(float(times[-1]), 3), "seconds": round(len(rows) * step_s, 3),
-            "emotion_share": share, "dominant": max(share, key=share.get),
-            "changes": changes(labels),
+            "first_s": round(float(times[0]), 3), "last_s": round(float(times[-1]), 3),
+            "emotion_share": share, "changes": changes(labels),
             "longest_segments": _segments(labels, times, step_s),
             "valence_share": {v: round(sum(share[e] for e in group), 4)
                               for v, group in VALENCE.items()},
@@ -509,7 +570,7 @@ def summarize(frames: pd.DataFrame, rate: Sampling, end: int, frames_read: int,
 
 def summary_table(summary: dict) -> pd.DataFrame:
     """Per face: seconds on screen, dominant emotion, changes and valence shares."""
-    rows = [{"face": face_id, "seconds": f["seconds"], "dominant": f["dominant"],
+    rows = [{"face": face_id, "seconds": f["face_seconds"], "dominant": f["dominant"],
              "changes": f["changes"], **{f"{v} share": s for v, s in f["valence_share"].items()}}
             for face_id, f in summary["faces"].items()]
     return pd.DataFrame(rows, columns=["face", "seconds", "dominant", "changes",

@@ -10,10 +10,11 @@ import pandas as pd
 import pytest
 
 from fer_utils.cli import PARTIAL, main
+from fer_utils.corpus import corpus_row
 from fer_utils.faces import FaceDetector, FaceSearch, crop_face, detector_config
 from fer_utils.geometry import iou
 from fer_utils.images import to_gray
-from fer_utils.speaker import METRICS, THIRDS, speaker_metrics
+from fer_utils.speaker import EVIDENCE, METRICS, MIN_RATE_S, THIRDS, speaker_metrics
 from fer_utils.tracking import IoUTracker, Smoothing, TrackSmoother
 from fer_utils.video import COLUMNS, SCHEMA_VERSION, SUMMARY_SCHEMA, analyze, read_ahead
 
@@ -155,23 +156,26 @@ def test_speaker_figures_on_the_real_clip(samples, untrained):
     result = analyze(samples["WolfgangLanger_Pexels.mp4"], untrained, None, every=2,
                      max_seconds=6, progress=False)
     summary = result.summary
-    assert summary["schema_version"] == 2 and set(METRICS) | {"thirds"} <= set(SUMMARY_SCHEMA)
+    figures = [*METRICS, *EVIDENCE, "thirds"]
+    assert summary["schema_version"] == SCHEMA_VERSION and set(figures) <= set(SUMMARY_SCHEMA)
     face = summary["faces"]["0"]
-    for figures in (summary, face, *summary["thirds"].values(), *face["thirds"].values()):
-        assert figures["face_share"] == 1.0  # the speaker is in every frame
-        shares = [figures[k] for k in ("positive_share", "negative_share", "uncertain_share")]
+    for span in (summary, face, *summary["thirds"].values(), *face["thirds"].values()):
+        assert span["face_share"] == 1.0  # the speaker is in every frame
+        shares = [span[k] for k in ("positive_share", "negative_share", "uncertain_share")]
         assert all(0 <= s <= 1 for s in shares) and sum(shares) <= 1 + 1e-3
-        assert 0 <= figures["expressiveness"] <= 1
-        assert figures["smiles_per_minute"] >= 0 and figures["changes_per_minute"] >= 0
+        assert span["positive_low"] <= span["positive_share"] <= span["positive_high"]
+        assert 0 <= span["expressiveness"] <= 1 and span["dominant"] in face["emotion_share"]
+        # 6 s of face: rates for the whole; each third has 2 s, too little for a rate.
+        rated = span["face_seconds"] >= MIN_RATE_S
+        assert rated == (span in (summary, face)) == (span["smiles_per_minute"] is not None)
     assert list(summary["thirds"]) == list(THIRDS)
     # One face: the video's figures are the face's, and both come from speaker_metrics.
-    assert {k: face[k] for k in [*METRICS, "thirds"]} == {
-        k: summary[k] for k in [*METRICS, "thirds"]}
-    assert face["changes_per_minute"] == pytest.approx(face["changes"] / (face["seconds"] / 60),
-                                                       abs=1e-2)
+    assert {k: face[k] for k in figures} == {k: summary[k] for k in figures}
+    assert face["changes_per_minute"] == pytest.approx(
+        face["changes"] / (face["face_seconds"] / 60), abs=1e-2)
     assert summary["frames_analysed"] == len(result.frames) == 72
     assert speaker_metrics(result.frames, 72, 2, 2 / summary["sampling"]["native_fps"]) == {
-        k: summary[k] for k in [*METRICS, "thirds"]}
+        k: summary[k] for k in figures}
 
 
 def test_sampling_by_rate_is_stated_in_seconds(samples, untrained, tmp_path):
@@ -192,7 +196,38 @@ def test_face_then_no_face_and_no_face_at_all(samples, untrained, tmp_path):
     empty = analyze(samples["no_face.mp4"], untrained, tmp_path / "none", every=5,
                     progress=False).summary
     assert empty["face_share"] == 0 and empty["faces"] == {} and not empty["partial"]
+    assert empty["caveats"] == ["no_face"] and empty["dominant"] is None
+    assert empty["tracks"]["found"] == empty["tracks"]["kept"] == 0
     assert pd.read_csv(tmp_path / "none" / "frames.csv").empty
+    assert corpus_row(Path("no_face.mp4"), tmp_path / "none", empty)["status"] == "no_face"
+    assert corpus_row(Path("face_noface.mov"), tmp_path / "mixed", mixed)["status"] == "ok"
+
+
+def _tilted(source: Path, path: Path, degrees: float, zoom: float) -> Path:
+    """A copy of a clip rotated about its centre and zoomed, same frame size, reflected border."""
+    capture = cv2.VideoCapture(str(source))
+    size = (int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+    turn = cv2.getRotationMatrix2D((size[0] / 2, size[1] / 2), degrees, zoom)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"),
+                             capture.get(cv2.CAP_PROP_FPS), size)
+    while (frame := capture.read()[1]) is not None:
+        writer.write(cv2.warpAffine(frame, turn, size, borderMode=cv2.BORDER_REFLECT))
+    writer.release()
+    capture.release()
+    return path
+
+
+def test_a_tilted_zoomed_talk_is_one_face_found_in_most_frames(samples, untrained, tmp_path):
+    clip = _tilted(samples["WolfgangLanger_Pexels.mp4"], tmp_path / "tilted.mp4", 15, 1.5)
+    result = analyze(clip, untrained, None, progress=False)
+    summary, frames = result.summary, result.frames
+    assert summary["frames_analysed"] == 472
+    tracks = summary["tracks"]
+    assert tracks["kept"] == 1 and list(summary["faces"]) == ["0"]  # one face, no ghost
+    assert tracks["found"] == sum(tracks[k] for k in ("joined", "dropped_fragments",
+                                                      "dropped_brief", "kept"))
+    assert (frames["w"] >= 0.6 * frames["w"].median()).all()  # no box on an eye
+    assert summary["frames_with_face"] >= 0.8 * summary["frames_analysed"]
 
 
 def _cut_in_half(path: Path, fourcc: str, frames: int) -> Path:
