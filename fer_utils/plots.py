@@ -10,7 +10,7 @@ import seaborn as sns
 
 from .atomic import atomic_path
 from .labels import COLOURS, EMOTIONS
-from .speaker import METRICS, THIRDS, third_bounds
+from .speaker import INTERVALS, METRICS, MIN_RATE_S, THIRDS, third_bounds
 
 __all__ = [
     "figure_title", "save_figure", "face_grid", "emotion_timeline", "confusion_heatmap",
@@ -80,7 +80,7 @@ def face_grid(images: np.ndarray, titles: list[str] | None = None, cols: int = 8
 
 
 def emotion_timeline(frames, summary: dict | None = None) -> plt.Figure:
-    """Smoothed emotion probabilities over time, one panel per tracked face."""
+    """Smoothed probabilities of each expression over time, one panel per tracked face."""
     ids = sorted(frames["face_id"].unique()) if len(frames) else []
     fig, axes = plt.subplots(max(1, len(ids)), 1, figsize=(10, 2.4 * max(1, len(ids))),
                              squeeze=False, sharex=True)
@@ -93,9 +93,11 @@ def emotion_timeline(frames, summary: dict | None = None) -> plt.Figure:
     if ids:
         axes[0, 0].legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
     else:
-        axes[0, 0].text(0.5, 0.5, "no face found", ha="center", va="center")
+        axes[0, 0].text(0.5, 0.5, "no face found", ha="center", va="center",
+                        transform=axes[0, 0].transAxes)
     axes[-1, 0].set_xlabel("time (s)")
     if summary:
+        axes[0, 0].set_xlim(0, summary["duration_s"])  # the whole video, faces or not
         fig.suptitle(f"{Path(summary['video']).name}: face in {summary['face_share']:.0%} "
                      "of analysed frames")
     fig.tight_layout()
@@ -285,41 +287,79 @@ def share_bars(shares: dict[str, float], title: str = "") -> plt.Figure:
 
 
 def feedback_timeline(frames, summary: dict) -> plt.Figure:
-    """A talk's emotion timeline with its opening, middle and closing thirds shaded."""
+    """A talk's expression timeline with its opening, middle and closing thirds marked by
+    dashed lines (the bands keep the legend's colours)."""
     fig = emotion_timeline(frames, summary)
     bounds = third_bounds(summary["frames_analysed"], summary["sampling"]["step_s"])
     for ax in fig.axes:  # one panel per face
-        for name, (start, end), shade in zip(THIRDS, bounds, (0.12, 0.0, 0.12), strict=True):
-            ax.axvspan(start, end, color="black", alpha=shade, lw=0)
-            ax.text((start + end) / 2, 1.02, name, ha="center", va="bottom", fontsize=8,
+        for name, (start, end) in zip(THIRDS, bounds, strict=True):
+            if start > 0:
+                ax.axvline(start, color="black", ls="--", lw=1)
+            ax.text((start + end) / 2, 1.02, name, ha="center", va="bottom", fontsize=9,
                     transform=ax.get_xaxis_transform())
     return fig
 
 
+def _label(name: str) -> str:
+    """A summary field's name as words: positive_share -> positive share."""
+    return name.replace("_", " ")
+
+
 def compare_talks(corpus) -> plt.Figure:
-    """The talks of a corpus table side by side: shares (0..1) and rates per minute."""
-    table = corpus[corpus["status"] != "failed"].set_index("folder")
-    shares = [m for m in METRICS if not m.endswith("per_minute")]
-    rates = [m for m in METRICS if m.endswith("per_minute")]
-    fig, axes = plt.subplots(1, 2, figsize=(12, 0.6 * len(table) + 2.5),
+    """The talks of a corpus table with a face side by side, labelled with their seconds of
+    face: shares (0..1, with the 95% intervals of the positive and negative shares) and rates
+    per minute; legends below the panels."""
+    table = corpus[corpus["face_frames"].fillna(0) > 0].set_index("folder")
+    names = [f"{folder}\n({seconds:.1f} s of face)" for folder, seconds in
+             table["face_seconds"].items()]
+    groups = ([m for m in METRICS if not m.endswith("per_minute")],
+              [m for m in METRICS if m.endswith("per_minute")])
+    fig, axes = plt.subplots(1, 2, figsize=(12, 0.9 * max(len(table), 1) + 2.4),
                              gridspec_kw={"width_ratios": [2, 1]})
-    table[shares].plot.barh(ax=axes[0], xlim=(0, 1), title="shares and expressiveness (0 to 1)")
-    table[rates].plot.barh(ax=axes[1], title="per minute of face on screen")
-    for ax in axes:
+    for ax, figures in zip(axes, groups, strict=True):
+        height = 0.8 / len(figures)
+        for k, name in enumerate(figures):
+            values = table[name].astype(float).to_numpy()
+            error = None
+            if name in INTERVALS:
+                low, high = (table[c].astype(float).to_numpy() for c in INTERVALS[name])
+                error = np.vstack([values - low, high - values])
+            ax.barh(np.arange(len(table)) - 0.4 + (k + 0.5) * height, values, height,
+                    xerr=error, capsize=2, label=_label(name))
+        ax.set_yticks(np.arange(len(table)), names)
         ax.invert_yaxis()
-        ax.set_ylabel("")
-        ax.legend(fontsize=8, loc="lower right")
+        ax.legend(fontsize=9, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncols=3)
+    axes[0].set(xlim=(0, 1), xlabel="share (0 to 1); whiskers: 95% intervals",
+                title="Shares and expressiveness")
+    axes[1].set(xlabel="per minute of face on screen",
+                title=f"Rates (none under {MIN_RATE_S:g} s of face)")
+    axes[1].set_yticklabels([])
     fig.tight_layout()
     return fig
 
 
 def thirds_by_talk(summaries: dict[str, dict], figure: str = "positive_share") -> plt.Figure:
-    """One speaker figure across the opening, middle and closing thirds, a line per talk."""
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    for name, summary in summaries.items():
-        values = [summary["thirds"][t][figure] for t in THIRDS]
-        ax.plot(THIRDS, [np.nan if v is None else v for v in values], marker="o", label=name)
-    ax.set_ylabel(figure)
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    """One speaker figure across the opening, middle and closing thirds, a line per talk with
+    a face, with its 95% intervals where the figure has them."""
+    fig, ax = plt.subplots(figsize=(7.5, 3.8))
+    dodge = 0.08  # talks side by side at each third, so their whiskers do not hide each other
+    for i, (name, summary) in enumerate(summaries.items()):
+        thirds = [summary["thirds"][t] for t in THIRDS]
+        values = np.array([np.nan if t[figure] is None else t[figure] for t in thirds])
+        if np.isnan(values).all():
+            continue  # no face in any third: no line, so no legend entry either
+        error = None
+        if figure in INTERVALS:
+            low, high = (np.array([np.nan if t[c] is None else t[c] for t in thirds])
+                         for c in INTERVALS[figure])
+            error = np.vstack([values - low, high - values])
+        ax.errorbar(np.arange(3) + dodge * (i - (len(summaries) - 1) / 2), values, yerr=error,
+                    marker="o", capsize=3, label=name)
+    ax.set_xticks(np.arange(3), THIRDS)
+    ax.set_ylabel(_label(figure))
+    ax.set_title(f"{_label(figure).capitalize()} by third of each talk"
+                 + (" (whiskers: 95% intervals)" if figure in INTERVALS else ""))
+    if ax.lines:
+        ax.legend(fontsize=9, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout()
     return fig

@@ -20,6 +20,7 @@ from .paths import NOTEBOOKS_DIR, REPORTS_DIR
 
 __all__ = [
     "KERNEL", "QUIET_KERNEL", "SUMMARY_MIME", "NOTEBOOKS", "report_summary", "show_source",
+    "prose_table",
     "report_parameters", "ReportResult", "kernel_name", "REPORT_STYLE", "REPORT_NAV",
     "render_html", "notebook_parameters", "run_notebook", "write_index", "run_reports",
 ]
@@ -64,6 +65,14 @@ def show_source(obj) -> None:
     from IPython.display import Markdown, display
 
     display(Markdown(f"```python\n{inspect.getsource(obj)}```"))
+
+
+def prose_table(table, precision: int = 4):
+    """A DataFrame styled for a report: its text columns left-aligned and wrapped, so that
+    sentences in cells read as prose; numbers to `precision` decimals, blanks for nulls."""
+    text = [c for c in table.columns if table[c].map(lambda v: isinstance(v, str)).any()]
+    return table.style.format(precision=precision, na_rep="").set_properties(
+        subset=text, **{"text-align": "left", "white-space": "normal"})
 
 
 def report_parameters(data: str | None = None, out: str | Path = REPORTS_DIR) -> dict[str, dict]:

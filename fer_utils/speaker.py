@@ -81,8 +81,8 @@ EVIDENCE: dict[str, str] = {
                    "twice)",
     "face_seconds": "float: face_frames times the seconds between analysed frames",
     "positive_low": f"float or null: lower end of positive_share's 95% interval (Wilson score "
-                    f"interval counting one observation per {SECONDS_PER_OBSERVATION:g} s of "
-                    f"face, as nearby frames show the same expression)",
+                    f"interval counting {SECONDS_PER_OBSERVATION:g} s of face as one "
+                    f"observation, as nearby frames show the same expression)",
     "positive_high": "float or null: upper end of positive_share's 95% interval",
     "negative_low": "float or null: lower end of negative_share's 95% interval",
     "negative_high": "float or null: upper end of negative_share's 95% interval",
@@ -94,11 +94,11 @@ EVIDENCE: dict[str, str] = {
 CAVEATS: dict[str, str] = {
     "no_face": "no face was found: nothing is measured",
     "little_face": f"less than {MIN_RANK_S:g} s of face: a share's 95% interval is wider than "
-                   f"±{RANK_HALF_WIDTH:.2f}, so the talk is not ranked and its dominant label "
-                   f"is only a hint",
-    "short_for_rates": f"less than {MIN_RATE_S:g} s of face: the per-minute rates are left empty "
-                       f"(a single smile in {MIN_RATE_S:g} s would already read as "
-                       f"{60 / MIN_RATE_S:g} a minute)",
+                   f"±{RANK_HALF_WIDTH:.2f}, too wide to rank the talk or to trust its dominant "
+                   f"label",
+    "short_for_rates": f"less than {MIN_RATE_S:g} s of face: the per-minute rates are left "
+                       f"empty, as a single smile would already count as {60 / MIN_RATE_S:g} a "
+                       f"minute",
     "mixed_valence": "frames of another valence outnumber those of the dominant label's own "
                      "(for example happy is the commonest label, yet more frames read negative "
                      "than positive): read the shares, not the label",
@@ -324,13 +324,15 @@ def _meaning(name: str, figures: dict) -> str:
     if "no_face" in caveats:
         return "no face to measure"
     if figures[name] is None:  # a rate over too little face
-        return f"left empty: {CAVEATS['short_for_rates']}"
+        return (f"left empty: under {MIN_RATE_S:g} s of face, one smile or change would "
+                f"already count as {60 / MIN_RATE_S:g} a minute")
     text = PLAIN[name].format(**figures)
     if name == "face_seconds":
-        text += (f": too little to rank ({CAVEATS['little_face']})" if "little_face" in caveats
+        text += (f": too little to rank (under {MIN_RANK_S:g} s, a share's 95% interval is "
+                 f"wider than ±{RANK_HALF_WIDTH:.2f})" if "little_face" in caveats
                  else f": enough to rank (at least {MIN_RANK_S:g} s)")
     if name == "dominant" and "mixed_valence" in caveats:
-        text += f"; but {CAVEATS['mixed_valence']}"
+        text += "; but frames of another valence outnumber it: read the shares, not the label"
     return text
 
 

@@ -59,6 +59,7 @@ from .speaker import (
     SMOOTHED,
     THIRDS_DOC,
     changes,
+    interval_text,
     label_shares,
     speaker_metrics,
 )
@@ -70,7 +71,7 @@ __all__ = [
     "MAX_SKIP_S", "FrameReader", "AnalysedFrame", "FaceTracks", "classify", "smooth",
     "frame_rows", "FrameOutputs", "batched", "stream", "analyze", "annotate_video",
     "write_outputs", "timeline",
-    "summarize", "summary_table",
+    "summarize", "SUMMARY_TABLE", "summary_table",
 ]
 
 SCHEMA_VERSION = 3
@@ -568,10 +569,17 @@ def summarize(frames: pd.DataFrame, rate: Sampling, end: int, frames_read: int,
     }
 
 
+SUMMARY_TABLE = ["face", "seconds", "frames", "dominant", "dominant share", "positive share",
+                 "negative share", "changes", "caveats"]
+
+
 def summary_table(summary: dict) -> pd.DataFrame:
-    """Per face: seconds on screen, dominant emotion, changes and valence shares."""
-    rows = [{"face": face_id, "seconds": f["face_seconds"], "dominant": f["dominant"],
-             "changes": f["changes"], **{f"{v} share": s for v, s in f["valence_share"].items()}}
-            for face_id, f in summary["faces"].items()]
-    return pd.DataFrame(rows, columns=["face", "seconds", "dominant", "changes",
-                                       *(f"{v} share" for v in VALENCE)]).set_index("face")
+    """Per face, its answer with the evidence beside it: seconds and frames of face, dominant
+    label and its share, positive and negative shares with 95% intervals, label changes and
+    caveats."""
+    rows = [{"face": face_id, "seconds": f["face_seconds"], "frames": f["face_frames"],
+             "dominant": f["dominant"], "dominant share": f["dominant_share"],
+             "positive share": interval_text(f, "positive_share"),
+             "negative share": interval_text(f, "negative_share"), "changes": f["changes"],
+             "caveats": "; ".join(f["caveats"])} for face_id, f in summary["faces"].items()]
+    return pd.DataFrame(rows, columns=SUMMARY_TABLE).set_index("face")

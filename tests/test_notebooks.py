@@ -127,3 +127,15 @@ def test_a_report_has_a_title_alt_text_a_code_toggle_and_no_progress_bars(tmp_pa
     assert "<title>test</title>" in page and 'href="index.html"' in page
     assert 'alt="A titled figure"' in page and "show the code" in page
     assert "it/s" not in page and "No description has been provided" not in page
+
+
+def test_prose_tables_wrap_and_left_align_text_but_not_numbers():
+    import pandas as pd
+
+    table = pd.DataFrame({"value": [0.123456, None], "meaning": ["a long sentence " * 8, "x"]})
+    page = reports.prose_table(table).to_html()
+    assert "a long sentence " * 8 in page  # in full, never cut with "..."
+    assert "0.1235" in page and "0.123456" not in page and "nan" not in page.lower()
+    styled = [rule for rule in page.split("}") if "text-align: left" in rule]
+    assert len(styled) == 1 and "white-space: normal" in styled[0]
+    assert "_col1" in styled[0] and "_col0" not in styled[0]  # the text column, not the numbers
