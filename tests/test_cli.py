@@ -80,3 +80,11 @@ def test_choices_are_the_librarys_constants():
     assert list(actions["tta"].choices) == list(evaluation.TTA_MODES)
     assert list(actions["only"].choices) == list(bench.SECTIONS)
     assert "full" in actions["profile"].choices and "bogus" not in actions["profile"].choices
+
+
+def test_every_option_of_analyze_and_live_says_what_it_does():
+    commands = parser()._subparsers._group_actions[0].choices
+    for name in ("analyze", "live"):
+        silent = [a.option_strings or a.dest for a in commands[name]._actions if not a.help]
+        assert silent == [], f"{name}: options without help text: {silent}"
+    assert "corpus.csv" in commands["analyze"]._option_string_actions["--out"].help

@@ -10,6 +10,7 @@ from fer_utils import corpus
 from fer_utils.cli import PARTIAL, main
 from fer_utils.corpus import COMPLETE, CORPUS_COLUMNS, analyze_many
 from fer_utils.loading import ModelSpec
+from fer_utils.speaker import ranking_answer
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("corpus")]  # one exported model
 TINY = {"every": 4, "max_seconds": 1.0, "annotate": False}  # 6 frames of each clip
@@ -56,12 +57,14 @@ def test_files_folders_and_globs_name_each_video_once(clips, tmp_path):
     assert all(f.name.startswith("single_face-") for f in folders.values())
 
 
-def test_a_bad_file_in_the_middle_is_recorded_and_the_batch_goes_on(clips, model, tmp_path):
+def test_a_bad_file_in_the_middle_is_recorded_and_the_batch_goes_on(clips, model, tmp_path,
+                                                                   capsys):
     videos = [clips / "WolfgangLanger_Pexels.mp4", clips / "broken.mp4", clips / "single_face.mp4"]
     code = main(["analyze", *map(str, videos), "--out", str(tmp_path / "out"),
                  "--model", model.path, "--every", "4", "--max-seconds", "1"])
     assert code == PARTIAL  # not every video is ok
     corpus = pd.read_csv(tmp_path / "out" / "corpus.csv")
+    assert capsys.readouterr().out.splitlines()[-1] == f"answer: {ranking_answer(corpus)}"
     assert list(corpus.columns) == CORPUS_COLUMNS
     assert corpus["status"].tolist() == ["ok", "failed", "ok"]
     assert "broken.mp4" in corpus.loc[1, "error"] and pd.isna(corpus.loc[1, "face_share"])

@@ -14,7 +14,7 @@ from fer_utils.corpus import corpus_row
 from fer_utils.faces import FaceDetector, FaceSearch, crop_face, detector_config
 from fer_utils.geometry import iou
 from fer_utils.images import to_gray
-from fer_utils.speaker import EVIDENCE, METRICS, MIN_RATE_S, THIRDS, speaker_metrics
+from fer_utils.speaker import EVIDENCE, METRICS, MIN_RATE_S, THIRDS, answer, speaker_metrics
 from fer_utils.tracking import IoUTracker, Smoothing, TrackSmoother
 from fer_utils.video import COLUMNS, SCHEMA_VERSION, SUMMARY_SCHEMA, analyze, read_ahead
 
@@ -241,7 +241,7 @@ def _cut_in_half(path: Path, fourcc: str, frames: int) -> Path:
     return path
 
 
-def test_a_truncated_video_keeps_partial_outputs(untrained, tmp_path):
+def test_a_truncated_video_keeps_partial_outputs(untrained, tmp_path, capsys):
     # An AVI states its frame count up front: the first half still decodes.
     broken = _cut_in_half(tmp_path / "broken.avi", "MJPG", frames=40)
     summary = analyze(broken, untrained, tmp_path / "out", progress=False).summary
@@ -254,8 +254,11 @@ def test_a_truncated_video_keeps_partial_outputs(untrained, tmp_path):
     assert list(pd.read_csv(tmp_path / "out" / "frames.csv").columns) == COLUMNS
     model = tmp_path / "m.keras"
     untrained.model.save(model)
+    capsys.readouterr()
     code = main(["analyze", str(broken), "--model", str(model), "--out", str(tmp_path / "cli")])
     assert code == PARTIAL != 1  # 1 means a bug
+    assert capsys.readouterr().out.splitlines()[-1] == \
+        "answer: 0 faces; no face found: nothing to measure"  # noise has no face
 
 
 def test_bad_files_get_clear_errors(untrained, tmp_path):
@@ -274,7 +277,7 @@ def test_bad_files_get_clear_errors(untrained, tmp_path):
         analyze(empty, untrained, None)
 
 
-def test_live_mode_runs_headless_on_a_file(samples, tmp_path, monkeypatch):
+def test_live_mode_runs_headless_on_a_file(samples, tmp_path, monkeypatch, capsys):
     from fer_utils.cli import main
 
     model = tmp_path / "m.keras"
@@ -285,7 +288,10 @@ def test_live_mode_runs_headless_on_a_file(samples, tmp_path, monkeypatch):
     shutil.copy(samples["single_face.mp4"], clip)
     code = main(["live", "--source", str(clip), "--no-display", "--out", str(tmp_path / "live"),
                  "--model", str(model), "--max-seconds", "1"])
-    assert code == 0 and (tmp_path / "live" / "summary.json").exists()
+    summary = json.loads((tmp_path / "live" / "summary.json").read_text())
+    last = capsys.readouterr().out.splitlines()[-1]  # the one-line answer, with its evidence
+    assert last == f"answer: 1 face; {answer(summary)}" and code == 0
+    assert f"of {summary['face_frames']} face frames" in last and "too little to rank" in last
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
     monkeypatch.setattr("sys.platform", "linux")
