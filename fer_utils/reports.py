@@ -17,6 +17,7 @@ from pathlib import Path
 
 from .atomic import write_text
 from .paths import NOTEBOOKS_DIR, REPORTS_DIR
+from .quiet_import import STARTUP_NOISE
 
 __all__ = [
     "KERNEL", "QUIET_KERNEL", "SUMMARY_MIME", "NOTEBOOKS", "report_summary", "show_source",
@@ -140,10 +141,9 @@ def _failure(notebook, error: Exception) -> str:
     return f"{type(error).__name__}: {error}"[:500]
 
 
-# TensorFlow's C++ start-up lines (absl/oneDNN), which reach the kernel's stderr unasked,
-# and progress bars (a percentage and a bar, or a rate per second).
-_NOISE = re.compile(r"^(WARNING: All log messages before absl|[IWE]\d{4} |"
-                    r"To enable the following instructions|\s*$)|\d+%\||it/s\]|s/it\]")
+# TensorFlow's C++ lines (absl/oneDNN start-up, errors logged at run time), which reach the
+# kernel's stderr unasked, and progress bars (a percentage and a bar, or a rate per second).
+_NOISE = re.compile(rf"{STARTUP_NOISE.pattern}|^(E\d{{4}} |\s*$)|\d+%\||it/s\]|s/it\]")
 
 REPORT_STYLE = """<style>
 .fer-nav{position:sticky;top:0;z-index:10;background:#fff;border-bottom:1px solid #ddd;

@@ -1,6 +1,7 @@
 """The fer-kit commands that the other tests do not reach."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -80,3 +81,15 @@ def test_choices_are_the_librarys_constants():
     assert list(actions["tta"].choices) == list(evaluation.TTA_MODES)
     assert list(actions["only"].choices) == list(bench.SECTIONS)
     assert "full" in actions["profile"].choices and "bogus" not in actions["profile"].choices
+
+
+def test_a_successful_command_prints_only_its_own_output(samples):
+    # oneDNN on, as it is by default on recent Intel CPUs: its start-up lines are the ones
+    # that TF_CPP_MIN_LOG_LEVEL does not silence.
+    env = {**os.environ, "TF_ENABLE_ONEDNN_OPTS": "1"}
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)
+    done = subprocess.run([sys.executable, "-m", "fer_utils.cli", "predict",
+                           str(samples["single_face.jpg"])], capture_output=True, text=True,
+                          env=env, timeout=300)
+    assert (done.returncode, done.stderr) == (0, "")
+    assert json.loads(done.stdout)["file"].endswith("single_face.jpg")
