@@ -33,7 +33,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("learning", ("training", "evaluation", "leakage", "live_curves")),
     ("video", ("faces", "tracking", "annotate", "video", "corpus")),
     ("teaching", ("anatomy",)),
-    ("front ends", ("reports", "bench", "cli")),
+    ("front ends", ("defaults", "reports", "bench", "cli")),
 )
 
 # name -> module that defines it

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from .atomic import write_text
+from .defaults import default
 from .paths import NOTEBOOKS_DIR, REPORTS_DIR
 from .quiet_import import STARTUP_NOISE
 
@@ -87,7 +88,9 @@ def report_parameters(data: str | None = None, out: str | Path = REPORTS_DIR) ->
         # the demonstration model 02 trained (see run_reports).
         "03_evaluate": {"data": data_value, "model": str(SHIPPED_MODEL),
                         "reference_model": None, "tta": "flip",
-                        "leakage_images": 3000 if real else 2000, "leakage_epochs": 3,
+                        "leakage_images": default("leakage", "leakage_lesson.images")
+                        if real else 2000,
+                        "leakage_epochs": default("leakage", "leakage_lesson.epochs"),
                         "out": None, "runs": runs},
         "04_analyze_video": {"video": None, "model": str(SHIPPED_MODEL), "max_seconds": None,
                              "out": None, "runs": runs},
