@@ -47,7 +47,7 @@ from .artifacts import load_model
 from .atomic import atomic_path, write_json
 from .faces import DetectorConfig, FaceDetector, FaceSearch, crop_face
 from .images import to_gray
-from .labels import EMOTIONS, NUM_CLASSES, VALENCE
+from .labels import EMOTIONS, NUM_CLASSES
 from .model import FaceClassifier
 from .options import check_values
 from .outputs import output_set
@@ -59,7 +59,6 @@ from .speaker import (
     SMOOTHED,
     THIRDS_DOC,
     changes,
-    interval_text,
     label_shares,
     speaker_metrics,
 )
@@ -76,7 +75,12 @@ __all__ = [
 
 SCHEMA_VERSION = 3
 SUMMARY_SCHEMA = {
-    "schema_version": "int: bumped whenever a field changes meaning",
+    "schema_version": ("int: bumped whenever a field changes meaning (3: a face's valence_share, "
+                       "every smoothed label counted, is gone; positive_share, counted over "
+                       "confident labels, is the one positive share; every set of figures "
+                       "carries its evidence and caveats, a face's frames, seconds and "
+                       "dominant became face_frames, face_seconds and dominant among them, and "
+                       "tracks says how the faces were cleaned)"),
     "video": "str: the analysed file (or camera index)",
     "model": "str: the classifier's name",
     "detector": ("dict: Haar settings (scale_factor, min_neighbors, min_size, downscale, "
@@ -101,9 +105,8 @@ SUMMARY_SCHEMA = {
     "faces": ("dict by face id (0, 1, ... by first appearance, after cleaning): first_s, "
               "last_s, emotion_share (share of the face's frames per smoothed label), changes "
               "(smoothed label changes), longest_segments (per emotion: start_s, end_s, "
-              "seconds), valence_share (positive, negative, neutral: shares of every smoothed "
-              "label, with no uncertainty threshold), and the face's own speaker figures and "
-              f"their evidence: {', '.join([*METRICS, *EVIDENCE])}, thirds"),
+              "seconds), and the face's own speaker figures and their evidence: "
+              f"{', '.join([*METRICS, *EVIDENCE])}, thirds"),
 }
 T = TypeVar("T")
 _DONE = object()  # what read_ahead's producer returns once the items run out
@@ -555,8 +558,6 @@ def summarize(frames: pd.DataFrame, rate: Sampling, end: int, frames_read: int,
             "first_s": round(float(times[0]), 3), "last_s": round(float(times[-1]), 3),
             "emotion_share": share, "changes": changes(labels),
             "longest_segments": _segments(labels, times, step_s),
-            "valence_share": {v: round(sum(share[e] for e in group), 4)
-                              for v, group in VALENCE.items()},
             **speaker_metrics(rows, frames_analysed, rate.step, step_s),
         }
     return {
@@ -569,17 +570,15 @@ def summarize(frames: pd.DataFrame, rate: Sampling, end: int, frames_read: int,
     }
 
 
-SUMMARY_TABLE = ["face", "seconds", "frames", "dominant", "dominant share", "positive share",
-                 "negative share", "changes", "caveats"]
+SUMMARY_TABLE = ["face_seconds", "face_frames", "dominant", "dominant_share", "positive_share",
+                 "positive_low", "positive_high", "negative_share", "negative_low",
+                 "negative_high", "uncertain_share", "changes", "caveats"]
 
 
 def summary_table(summary: dict) -> pd.DataFrame:
-    """Per face, its answer with the evidence beside it: seconds and frames of face, dominant
-    label and its share, positive and negative shares with 95% intervals, label changes and
-    caveats."""
-    rows = [{"face": face_id, "seconds": f["face_seconds"], "frames": f["face_frames"],
-             "dominant": f["dominant"], "dominant share": f["dominant_share"],
-             "positive share": interval_text(f, "positive_share"),
-             "negative share": interval_text(f, "negative_share"), "changes": f["changes"],
+    """Per face, its answer with the evidence beside it, under the summary.json names: seconds
+    and frames of face, dominant label and its share, the speaker shares with the 95% intervals
+    of the positive and negative ones, label changes and caveats."""
+    rows = [{"face": face_id, **{k: f[k] for k in SUMMARY_TABLE},
              "caveats": "; ".join(f["caveats"])} for face_id, f in summary["faces"].items()]
-    return pd.DataFrame(rows, columns=SUMMARY_TABLE).set_index("face")
+    return pd.DataFrame(rows, columns=["face", *SUMMARY_TABLE]).set_index("face")
