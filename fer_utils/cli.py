@@ -273,7 +273,7 @@ def _batch(args: argparse.Namespace) -> int:
     table = analyze_many(args.videos, args.out, workers=args.workers, scheduler=args.scheduler,
                          model=_model_spec(args), **_analysis_options(args))
     print(table[["folder", "status", "duration_s", "face_seconds", "positive_share",
-                 "negative_share", "dominant", "error"]].to_string(index=False))
+                 "negative_share", "dominant", "caveats", "error"]].to_string(index=False))
     print(f"corpus.csv   {args.out / 'corpus.csv'}")
     print(f"answer: {ranking_answer(table)}")
     return PARTIAL if table["status"].isin(["partial", "failed"]).any() else 0

@@ -64,7 +64,11 @@ def test_a_bad_file_in_the_middle_is_recorded_and_the_batch_goes_on(clips, model
                  "--model", model.path, "--every", "4", "--max-seconds", "1"])
     assert code == PARTIAL  # not every video is ok
     corpus = pd.read_csv(tmp_path / "out" / "corpus.csv")
-    assert capsys.readouterr().out.splitlines()[-1] == f"answer: {ranking_answer(corpus)}"
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[-1] == f"answer: {ranking_answer(corpus)}"
+    assert printed[0].split() == ["folder", "status", "duration_s", "face_seconds",
+                                  "positive_share", "negative_share", "dominant", "caveats",
+                                  "error"]
     assert list(corpus.columns) == CORPUS_COLUMNS
     assert corpus["status"].tolist() == ["ok", "failed", "ok"]
     assert "broken.mp4" in corpus.loc[1, "error"] and pd.isna(corpus.loc[1, "face_share"])
