@@ -14,8 +14,9 @@ Outputs in the output folder:
 - timeline.csv: one row per face per second: face_id, second, frames, mean smoothed
   probability of each emotion, dominant.
 - summary.json: see SUMMARY_SCHEMA.
-- annotated.mp4 (H.264), drawn from the cleaned tracks in a second pass over the file (live
-  from a camera, with the tracker's own ids), and timeline.png.
+- annotated.mp4 (H.264), drawn as the frames stream, and drawn again from the cleaned tracks
+  in a second pass over the file when cleaning changed them (from a camera, the streamed one
+  stays, with the tracker's own ids); and timeline.png.
 - manifest.json: written last; the run that wrote the folder and each file's SHA-256.
 
 The folder takes one analysis at a time: files are staged privately and replace the
@@ -448,9 +449,7 @@ def _stream_into(folder: Path, video: str | int | Path, capture: cv2.VideoCaptur
     """Steps 1 to 5 into `folder`: the summary and the streamed files, the tracks cleaned."""
     reader = FrameReader(capture, rate, frame_count, max_seconds,
                          ahead=1 if display else 16)  # a live view must not lag
-    # A camera cannot be read twice: its annotated video is drawn as it streams.
-    outputs = FrameOutputs(folder, annotate and is_camera(video), rate.native_fps / rate.step,
-                           display)
+    outputs = FrameOutputs(folder, annotate, rate.native_fps / rate.step, display)
     faces = FaceTracks(detector, rate, classifier.preprocessing.input_size, margin)
     total = -(-frame_count // rate.step) if frame_count else None
     try:
@@ -465,12 +464,11 @@ def _stream_into(folder: Path, video: str | int | Path, capture: cv2.VideoCaptur
     frames, tracks = clean_tracks(found, rate.step_s, cleaning)
     if tracks["joined"]:  # a joined face is smoothed along all of its rows
         frames = smooth_rows(frames, smoothing)
-    if not frames.equals(found):
+    if not frames.equals(found):  # tracks dropped, joined or renumbered
         with atomic_path(files["frames"]) as tmp:
             frames.to_csv(tmp, index=False)
-    if annotate and "annotated" not in files:
-        drawn = annotate_video(video, frames, rate, folder / "annotated.mp4", reader.analysed)
-        files = {"frames": files["frames"], **({"annotated": drawn} if drawn else {})}
+        if "annotated" in files and not is_camera(video):  # a camera cannot be read twice
+            annotate_video(video, frames, rate, files["annotated"], reader.analysed)
     summary = summarize(frames, rate, reader.end, reader.read, reader.analysed,
                         error or reader.damage())
     summary.update(video=str(video), model=classifier.name, gaps=reader.gaps,

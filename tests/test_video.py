@@ -14,13 +14,16 @@ from fer_utils.corpus import corpus_row
 from fer_utils.faces import FaceDetector, FaceSearch, crop_face, detector_config
 from fer_utils.geometry import iou
 from fer_utils.images import to_gray
+from fer_utils.labels import EMOTIONS
 from fer_utils.speaker import EVIDENCE, METRICS, MIN_RATE_S, THIRDS, answer, speaker_metrics
 from fer_utils.tracking import IoUTracker, Smoothing, TrackSmoother
 from fer_utils.video import (
     COLUMNS,
     SCHEMA_VERSION,
     SUMMARY_SCHEMA,
+    Sampling,
     analyze,
+    annotate_video,
     read_ahead,
     summary_table,
 )
@@ -224,6 +227,21 @@ def _tilted(source: Path, path: Path, degrees: float, zoom: float) -> Path:
     writer.release()
     capture.release()
     return path
+
+
+def test_the_annotated_video_is_drawn_from_the_frames_table(samples, tmp_path):
+    clip = samples["WolfgangLanger_Pexels.mp4"]
+    happy = {f"smoothed_{e}": float(e == "happy") for e in EMOTIONS}
+    frames = pd.DataFrame([{"frame": f, "face_id": 3, "x": 40, "y": 40, "w": 120, "h": 120, **happy}
+                           for f in (0, 4)])  # drawn on the first two of three analysed frames
+    path = annotate_video(clip, frames, Sampling(23.976, 4), tmp_path / "a.mp4", analysed=3)
+    drawn, original = cv2.VideoCapture(str(path)), cv2.VideoCapture(str(clip))
+    assert int(drawn.get(cv2.CAP_PROP_FRAME_COUNT)) == 3
+    edge = np.s_[40:160, 38:43]  # the box's left edge
+    for index in (0, 4, 8):
+        original.set(cv2.CAP_PROP_POS_FRAMES, index)
+        change = np.abs(drawn.read()[1][edge].astype(int) - original.read()[1][edge]).mean()
+        assert (change > 40) == (index < 8), index  # a box where the table has one, only there
 
 
 def test_a_tilted_zoomed_talk_is_one_face_found_in_most_frames(samples, untrained, tmp_path):
