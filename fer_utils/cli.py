@@ -358,8 +358,7 @@ def _in_frame(args: argparse.Namespace) -> int:
     print("\nBest crop margin on the faces found:")
     print(best_margins(result.margins).round(4).to_string(index=False))
     print("\nFraming grid (accuracy on the split's crops):")
-    print(result.grid.pivot(index="framing", columns="model", values="accuracy")
-          .loc[result.grid["framing"].unique()].round(4).to_string())
+    print(result.grid_table().round(4).to_string())
     print(f"in_frame.csv, margins.csv, grid.csv and in_frame.json in {args.out}")
     return 0
 

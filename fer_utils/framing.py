@@ -185,12 +185,15 @@ def _fer_row(frames: Frames, resamples: int, seed: int) -> dict:
 @dataclass
 class InFrame:
     """The faces-in-frames benchmark: one row per path (model x detector x TTA, and fer's own),
-    the margin curve per model and detector, and the framing grid per model."""
+    the margin curve per model and detector, the framing grid per model, and the frames with
+    each detector's boxes."""
 
     table: pd.DataFrame
     margins: pd.DataFrame
     grid: pd.DataFrame
     settings: dict
+    frames: Frames
+    boxes: dict[str, np.ndarray]  # detector -> the box found on each frame, -1s for a miss
     files: dict[str, Path] = field(default_factory=dict)
 
     def summary(self) -> pd.DataFrame:
@@ -205,6 +208,11 @@ class InFrame:
                 f"{100 * r[f'{key}_ci95_high']:.1f}]" for _, r in table.iterrows()]
         summary["on the crops %"] = (100 * table["crops_accuracy"]).round(1)
         return summary
+
+    def grid_table(self) -> pd.DataFrame:
+        """The framing grid with one column per model and its rows in grid order."""
+        grid = self.grid.pivot(index="framing", columns="model", values="accuracy")
+        return grid.loc[self.grid["framing"].unique(), self.grid["model"].unique()]
 
     def save(self, out: Path) -> dict[str, Path]:
         """in_frame.csv, margins.csv, grid.csv and in_frame.json (settings and all three)."""
@@ -258,9 +266,9 @@ def in_frame_benchmark(classifiers: dict, dataset, split: str = "PublicTest",
     on_crops = {(name, mode): float((predict_faces(classifier, frames.crops, mode).argmax(1)
                                      == frames.labels).mean())
                 for name, classifier in classifiers.items() for mode in (None, *tta)}
-    table, curve = [], []
+    table, curve, found_by = [], [], {}
     for detector in detectors:
-        boxes = detect_placed(frames, detector)
+        boxes = found_by[detector] = detect_placed(frames, detector)
         found = boxes[:, 2] > 0
         for name, classifier in classifiers.items():
             size = classifier.preprocessing.input_size
@@ -294,7 +302,7 @@ def in_frame_benchmark(classifiers: dict, dataset, split: str = "PublicTest",
         table=pd.DataFrame(table), margins=pd.DataFrame(curve),
         grid=(pd.concat(grids, ignore_index=True)[["model", "framing", "accuracy"]] if grids
               else pd.DataFrame(columns=["model", "framing", "accuracy"])),
-        settings=settings)
+        settings=settings, frames=frames, boxes=found_by)
     if out is not None:
         with output_set(out, "in-frame") as run:
             result.files = run.commit(result.save(run.stage))
