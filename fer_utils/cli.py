@@ -373,7 +373,8 @@ def _evaluate(args: argparse.Namespace) -> int:
         return _in_frame(args)
     stray = [f"--{k.replace('_', '-')}" for k in IN_FRAME if getattr(args, k) is not None]
     if stray:
-        raise ValueError(f"{', '.join(stray)} go with --in-frame; add it, or leave them out")
+        raise ValueError(f"{', '.join(stray)}: only with --in-frame; add --in-frame or leave "
+                         "the option out")
     classifiers = _classifiers(args)
     dataset = load_dataset(args.data, skip_bad_rows=args.skip_bad_rows)
     print(dataset.describe())

@@ -236,4 +236,4 @@ def test_out_of_range_in_frame_options_are_refused(argv, message, tmp_path, caps
 
 def test_in_frame_options_without_in_frame_are_refused(tmp_path, capsys):
     assert cli.main(["evaluate", "--out", str(tmp_path / "x"), "--per-class", "5"]) == 2
-    assert "--per-class go with --in-frame" in capsys.readouterr().err
+    assert "--per-class: only with --in-frame" in capsys.readouterr().err
