@@ -30,8 +30,9 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
               "samples")),
     ("model input", ("pipeline",)),
     ("model", ("model", "schedules", "artifacts", "loading")),
-    ("learning", ("training", "evaluation", "leakage", "live_curves")),
-    ("video", ("faces", "tracking", "annotate", "video", "corpus")),
+    ("detection", ("faces",)),
+    ("learning", ("training", "evaluation", "leakage", "live_curves", "peer", "framing")),
+    ("video", ("tracking", "annotate", "video", "corpus")),
     ("teaching", ("anatomy",)),
     ("front ends", ("defaults", "reports", "bench", "cli")),
 )
