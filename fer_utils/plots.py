@@ -333,7 +333,7 @@ def compare_talks(corpus) -> plt.Figure:
     axes[0].set(xlim=(0, 1), xlabel="share (0 to 1); whiskers: 95% intervals",
                 title="Shares and expressiveness")
     axes[1].set(xlabel="per minute of face on screen",
-                title=f"Rates (none under {MIN_RATE_S:g} s of face)")
+                title=f"Rates per minute (left empty under {MIN_RATE_S:g} s of face)")
     axes[1].set_yticklabels([])
     fig.tight_layout()
     return fig

@@ -230,7 +230,7 @@ def third_bounds(analysed: int, step_s: float) -> list[tuple[float, float]]:
 
 
 def interval_text(figures: dict | pd.Series, share: str) -> str:
-    """A share with its 95% interval, as '59% (38-77%)'."""
+    """A share with its 95% interval, as '59% (38%-78%)'."""
     low, high = INTERVALS[share]
     return f"{figures[share]:.0%} ({figures[low]:.0%}-{figures[high]:.0%})"
 
@@ -279,24 +279,30 @@ def rank_talks(corpus: pd.DataFrame, figure: str = "positive_share") -> pd.DataF
 
 def ranking_answer(corpus: pd.DataFrame, figure: str = "positive_share") -> str:
     """One line: the top talk by `figure` with its interval and evidence, whether the runner-up
-    can be told apart, and the talks with too little face to rank."""
+    can be told apart, and the talks with too little face, or none, to rank."""
     ranked = rank_talks(corpus, figure)
     word = figure.removesuffix("_share")
     if ranked.empty:
         text = f"no talk has {MIN_RANK_S:g} s of face: none ranked by {word} share"
     else:
         top = ranked.iloc[0]
-        text = (f"most {word}: {top['folder']} {interval_text(top, figure)} on "
-                f"{int(top['face_frames'])} face frames ({top['face_seconds']:.1f} s)")
+        evidence = (f"{interval_text(top, figure)} on {int(top['face_frames'])} face frames "
+                    f"({top['face_seconds']:.1f} s)")
+        text = (f"most {word}: {top['folder']} {evidence}" if len(ranked) > 1 else
+                f"only {top['folder']} has enough face to rank: {word} {evidence}, with no "
+                "other talk to compare it with")
         if len(ranked) > 1:
             second = ranked.iloc[1]
             apart = top[INTERVALS[figure][0]] > second[INTERVALS[figure][1]]
             text += (f", ahead of {second['folder']} {interval_text(second, figure)}"
                      + ("" if apart else ": the 95% intervals overlap, so the order is not clear"))
-    short = corpus[corpus["face_seconds"].lt(MIN_RANK_S - 1e-9)]
+    short = corpus[corpus["face_seconds"].lt(MIN_RANK_S - 1e-9) & corpus["face_frames"].gt(0)]
     if len(short):
         text += (f"; not ranked (under {MIN_RANK_S:g} s of face): "
                  + ", ".join(f"{r.folder} ({r.face_seconds:.1f} s)" for r in short.itertuples()))
+    faceless = corpus[corpus["face_frames"].eq(0)]
+    if len(faceless):
+        text += "; no face: " + ", ".join(faceless["folder"])
     return text
 
 

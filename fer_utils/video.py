@@ -576,7 +576,8 @@ SUMMARY_TABLE = ["face_seconds", "face_frames", "dominant", "dominant_share", "p
 def summary_table(summary: dict) -> pd.DataFrame:
     """Per face, its answer with the evidence beside it, under the summary.json names: seconds
     and frames of face, dominant label and its share, the speaker shares with the 95% intervals
-    of the positive and negative ones, label changes and caveats."""
+    of the positive and negative ones, label changes and caveats ('none' when there are none)."""
     rows = [{"face": face_id, **{k: f[k] for k in SUMMARY_TABLE},
-             "caveats": "; ".join(f["caveats"])} for face_id, f in summary["faces"].items()]
+             "caveats": "; ".join(f["caveats"]) or "none"}
+            for face_id, f in summary["faces"].items()]
     return pd.DataFrame(rows, columns=["face", *SUMMARY_TABLE]).set_index("face")

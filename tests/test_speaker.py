@@ -146,11 +146,13 @@ def test_talks_are_ranked_only_on_enough_face():
     with pytest.raises(ValueError, match="expressiveness"):
         rank_talks(corpus, "expressiveness")
     line = ranking_answer(corpus)
-    assert line.startswith("most positive: long 60% (") and "on 47 face frames (11.8 s)" in line
-    assert line.endswith("not ranked (under 10 s of face): short (1.8 s), empty (0.0 s)")
+    assert line.startswith("only long has enough face to rank: positive 60% (")
+    assert "on 47 face frames (11.8 s), with no other talk to compare it with;" in line
+    assert line.endswith("; not ranked (under 10 s of face): short (1.8 s); no face: empty")
     assert "little_face" in corpus.loc[0, "caveats"] and corpus.loc[2, "caveats"] == ["no_face"]
     # A runner-up whose interval overlaps the leader's is named as such.
     two = pd.DataFrame([_talk("a", 60, 40, 60), _talk("b", 60, 30, 60)])
+    assert ranking_answer(two).startswith("most positive: a 67% (")
     assert "ahead of b 50% (" in ranking_answer(two) and "intervals overlap" in \
         ranking_answer(two)
     apart = pd.DataFrame([_talk("a", 400, 380, 400), _talk("b", 400, 20, 400)])

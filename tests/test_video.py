@@ -152,7 +152,9 @@ def test_a_face_throughout(samples, untrained, tmp_path):
     assert sum(face["emotion_share"].values()) == pytest.approx(1, abs=1e-3)
     # One positive share (confident labels), under the name the speaker figures give it.
     assert "valence_share" not in face and 0 <= face["positive_share"] <= 1
-    assert summary_table(summary).loc["0", "positive_share"] == face["positive_share"]
+    table = summary_table(summary)
+    assert table.loc["0", "positive_share"] == face["positive_share"]
+    assert table.loc["0", "caveats"] == ("; ".join(face["caveats"]) or "none")
     frames = pd.read_csv(tmp_path / "frames.csv")
     assert list(frames.columns) == COLUMNS and frames["face_id"].eq(0).all()
     np.testing.assert_allclose(frames[list(COLUMNS[7:14])].sum(axis=1), 1, atol=1e-3)
