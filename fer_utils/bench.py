@@ -402,13 +402,16 @@ def markdown(figures: dict) -> str:
     for section, values in figures.items():
         if section in ("mode", "machine"):
             continue
+        # A list of records is a table of its own; a short list of values (a spread) is a figure.
+        tables = {k: v for k, v in values.items()
+                  if isinstance(v, list) and v and isinstance(v[0], dict)}
         lines += [f"## {section}", "", "| figure | value |", "|---|---|"]
-        lines += [f"| {k} | {v} |" for k, v in values.items() if not isinstance(v, dict | list)]
+        lines += [f"| {k} | {v} |" for k, v in values.items()
+                  if not isinstance(v, dict) and k not in tables]
         lines.append("")
-        for name, rows in values.items():
-            if isinstance(rows, list) and rows:
-                lines += [f"### {name}", "", "| " + " | ".join(rows[0]) + " |",
-                          "|" + "---|" * len(rows[0])]
-                lines += ["| " + " | ".join(str(v) for v in row.values()) + " |" for row in rows]
-                lines.append("")
+        for name, rows in tables.items():
+            lines += [f"### {name}", "", "| " + " | ".join(rows[0]) + " |",
+                      "|" + "---|" * len(rows[0])]
+            lines += ["| " + " | ".join(str(v) for v in row.values()) + " |" for row in rows]
+            lines.append("")
     return "\n".join(lines)
