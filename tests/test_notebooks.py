@@ -7,7 +7,7 @@ import nbformat
 import pytest
 
 from fer_utils import reports
-from fer_utils.paths import NOTEBOOKS_DIR, SHIPPED_MODEL
+from fer_utils.paths import NOTEBOOKS_DIR, REPORTS_DIR, SHIPPED_MODEL
 
 NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("*.ipynb"))
 
@@ -127,3 +127,17 @@ def test_a_report_has_a_title_alt_text_a_code_toggle_and_no_progress_bars(tmp_pa
     assert "<title>test</title>" in page and 'href="index.html"' in page
     assert 'alt="A titled figure"' in page and "show the code" in page
     assert "it/s" not in page and "No description has been provided" not in page
+
+
+def test_a_reference_report_links_to_the_rendered_reports_index(tmp_path, monkeypatch):
+    source, reports_dir = tmp_path / "notebooks", tmp_path / "reports"
+    source.mkdir()
+    (reports_dir / "reference").mkdir(parents=True)
+    monkeypatch.setattr(reports, "REPORTS_DIR", reports_dir)
+    monkeypatch.setattr(reports, "REFERENCE_DIR", reports_dir / "reference")
+    _notebook(source / "page.ipynb", "print(x)")
+    for out, link in ((reports_dir / "reference", "../index.html"), (reports_dir, "index.html")):
+        page = reports.run_notebook("page", {}, out, notebooks=source).html.read_text()
+        assert f'<a href="{link}">&larr; all reports</a>' in page
+    kept = (REPORTS_DIR / "reference" / "02_train.html").read_text()  # rendered before the fix
+    assert '<a href="../index.html">&larr; all reports</a>' in kept
