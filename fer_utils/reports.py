@@ -37,7 +37,7 @@ NOTEBOOKS = {
     "01_explore_data": "What the data looks like: classes, splits, average faces, duplicates.",
     "02_train": "How the seed CNN is trained: one step by hand, the schedule, curves, files.",
     "03_evaluate": "How to judge a model honestly: metrics, calibration, mistakes, leakage.",
-    "04_analyze_video": "How a video becomes an emotion timeline per face, and its limits.",
+    "04_analyze_video": "How a video becomes an expression timeline per face, and its limits.",
     "05_cnn_layer_by_layer": "What each layer computes, recomputed by hand and checked.",
     "06_compare_talks": "Many talks in one batch: speaker figures, thirds, talks side by side.",
 }

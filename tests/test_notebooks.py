@@ -16,6 +16,12 @@ def test_every_notebook_is_in_the_report_run():
     assert [p.stem for p in NOTEBOOKS] == list(reports.NOTEBOOKS)
 
 
+def test_the_index_speaks_of_expressions_not_emotions(tmp_path):
+    results = [reports.ReportResult(name, {}) for name in reports.NOTEBOOKS]
+    index = reports.write_index(results, tmp_path).read_text().lower()
+    assert "expression timeline" in index and "emotion" not in index
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_stored_clean_with_one_typed_parameters_cell(path: Path):
     notebook = json.loads(path.read_text())
