@@ -1,6 +1,7 @@
 """Notebooks stay clean and runnable; the report run renders them and marks failures."""
 
 import json
+import re
 from pathlib import Path
 
 import nbformat
@@ -10,6 +11,7 @@ from fer_utils import reports
 from fer_utils.paths import NOTEBOOKS_DIR, REPORTS_DIR, SHIPPED_MODEL
 
 NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("*.ipynb"))
+SOLUTION = "<details><summary>Solution</summary>"
 
 
 def test_every_notebook_is_in_the_report_run():
@@ -33,7 +35,6 @@ def test_stored_clean_with_one_typed_parameters_cell(path: Path):
     for line in "".join(tagged[0]["source"]).splitlines():
         assert ":" in line.split("=")[0] and "#" in line, f"untyped or uncommented: {line}"
     assert cells[0]["cell_type"] == "markdown" and "Runs in" in "".join(cells[0]["source"])
-    assert "Try next" in "".join(cells[-1]["source"])
     assert any("report_summary(headline=" in "".join(c["source"]) for c in cells), \
         f"{path.name} shows no headline for the report index"
     assert notebook["metadata"]["kernelspec"]["name"] == reports.KERNEL
@@ -110,6 +111,32 @@ def test_papermill_renders_a_notebook_with_its_report_values(tmp_path, capfd):
     assert result.parameters == reports.report_parameters(out=tmp_path)["01_explore_data"]
     assert result.summary["headline"] and "SYNTHETIC" in result.summary["data"]
     assert result.summary["headline"] in (tmp_path / "index.html").read_text()
+
+
+def exercises(text: str) -> list[str]:
+    """The numbered items of a "Try next" cell, each with everything up to the next item."""
+    return [item.strip() for item in re.split(r"^\d+\. ", text, flags=re.M)[1:]]
+
+
+def test_exercises_are_read_item_by_item():
+    cell = ("## Try next\n\nIntro.\n\n1. First?\n   <details><summary>Solution</summary>\n\n   Yes."
+            "\n   </details>\n2. Second, with 3. inside\n10. Tenth.\n- a bullet is not an item")
+    found = exercises(cell)
+    assert [e.splitlines()[0] for e in found] == ["First?", "Second, with 3. inside", "Tenth."]
+    assert [SOLUTION in e for e in found] == [True, False, False]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_the_last_cell_sets_three_to_five_exercises_each_with_a_solution(path: Path):
+    # Markdown, or a code cell that writes the solutions from the numbers (display(Markdown(...))).
+    text = "".join(json.loads(path.read_text())["cells"][-1]["source"])
+    assert "## Try next" in text, f"{path.name}: the last cell is not the Try next exercises"
+    items = exercises(text[text.index("## Try next"):])
+    assert 3 <= len(items) <= 5, f"{path.name}: {len(items)} numbered exercises; CONTRIBUTING " \
+        "asks for 3-5"
+    for number, item in enumerate(items, 1):
+        assert SOLUTION in item and "</details>" in item.split(SOLUTION, 1)[1], \
+            f"{path.name}: exercise {number} has no solution in <details> after it"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
