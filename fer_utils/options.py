@@ -59,10 +59,13 @@ RANGES: dict[str, Range] = {
     "rotation_deg": Range(0, 180), "shift": FRACTION, "zoom": FRACTION,
     "erase": PROBABILITY, "crop_pad": NON_NEGATIVE_COUNT,
     # video analysis
-    "fps": POSITIVE, "every": COUNT, "max_seconds": POSITIVE, "margin": NON_NEGATIVE,
+    "fps": POSITIVE, "every": COUNT, "max_seconds": POSITIVE,
+    # crop margin: share of a box's side added on each side (cut off, below 0)
+    "margin": Range(-0.5, 1, low_open=True),
     "batch_frames": COUNT, "alpha": Range(0, 1, low_open=True), "window": COUNT,
     # models and data
     "input_size": Range(8, integer=True), "images": COUNT, "prior_correction": NON_NEGATIVE,
+    "per_class": COUNT,
 }
 
 
