@@ -403,12 +403,14 @@ def markdown(figures: dict) -> str:
         if section in ("mode", "machine"):
             continue
         lines += [f"## {section}", "", "| figure | value |", "|---|---|"]
-        lines += [f"| {k} | {v} |" for k, v in values.items() if not isinstance(v, dict | list)]
+        tables = {k: v for k, v in values.items()
+                  if isinstance(v, list) and v and all(isinstance(row, dict) for row in v)}
+        lines += [f"| {k} | {v} |" for k, v in values.items()
+                  if k not in tables and not isinstance(v, dict)]
         lines.append("")
-        for name, rows in values.items():
-            if isinstance(rows, list) and rows:
-                lines += [f"### {name}", "", "| " + " | ".join(rows[0]) + " |",
-                          "|" + "---|" * len(rows[0])]
-                lines += ["| " + " | ".join(str(v) for v in row.values()) + " |" for row in rows]
-                lines.append("")
+        for name, rows in tables.items():
+            lines += [f"### {name}", "", "| " + " | ".join(rows[0]) + " |",
+                      "|" + "---|" * len(rows[0])]
+            lines += ["| " + " | ".join(str(v) for v in row.values()) + " |" for row in rows]
+            lines.append("")
     return "\n".join(lines)
