@@ -38,8 +38,11 @@ test-fast: $(STAMP)  ## the quick tests only (no notebooks, nothing marked slow)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
+# Jupyter refuses to start as root (the usual user in a container) unless told it may.
+LAB_FLAGS := $(if $(filter 0,$(shell id -u)),--allow-root)
+
 lab: $(STAMP)  ## JupyterLab on the notebooks with the kit's kernel
-	$(BIN)/jupyter lab notebooks/
+	$(BIN)/jupyter lab notebooks/ $(LAB_FLAGS)
 
 bench: $(STAMP)  ## benchmarks: figures and ratios in benchmarks/results/
 	$(BIN)/fer-kit bench

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from itertools import product
 
 import numpy as np
@@ -10,7 +11,9 @@ import pandas as pd
 from .data import FaceDataset
 from .labels import EMOTIONS, USAGES
 
-__all__ = ["image_keys", "duplicate_groups", "duplicate_audit", "twin_share"]
+__all__ = [
+    "image_keys", "duplicate_groups", "group_summary", "duplicate_audit", "twin_rows", "twin_share",
+]
 
 
 def image_keys(images: np.ndarray) -> np.ndarray:
@@ -33,6 +36,25 @@ def duplicate_groups(dataset: FaceDataset) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["rows", "usages", "labels", "labels_disagree"])
 
 
+def _tally(values: list[str]) -> str:
+    """Values with their counts, most common first: 'Training 13, PublicTest 1'."""
+    return ", ".join(f"{value} {count}" for value, count in Counter(values).most_common())
+
+
+def group_summary(groups: pd.DataFrame, shown_rows: int = 3) -> pd.DataFrame:
+    """Duplicate groups for reading, largest first: size, splits and labels with their counts,
+    and the first rows (so no cell grows with the group)."""
+    table = pd.DataFrame({
+        "images": groups["rows"].map(len),
+        "splits": groups["usages"].map(_tally),
+        "labels": groups["labels"].map(_tally),
+        "labels disagree": groups["labels_disagree"],
+        "rows": groups["rows"].map(lambda rows: ", ".join(map(str, rows[:shown_rows])) + (
+            f" and {len(rows) - shown_rows} more" if len(rows) > shown_rows else "")),
+    })
+    return table.sort_values("images", ascending=False, kind="stable").reset_index(drop=True)
+
+
 def duplicate_audit(dataset: FaceDataset) -> pd.DataFrame:
     """Per split pair: images of the first split that have an identical twin in the second."""
     keys = image_keys(dataset.images)
@@ -50,8 +72,13 @@ def duplicate_audit(dataset: FaceDataset) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def twin_rows(train_images: np.ndarray, test_images: np.ndarray) -> np.ndarray:
+    """For each test image, whether a pixel-identical twin is among the training images."""
+    return np.isin(image_keys(test_images), image_keys(train_images))
+
+
 def twin_share(train_images: np.ndarray, test_images: np.ndarray) -> float:
     """Share of test images that have a pixel-identical twin among the training images."""
     if len(test_images) == 0:
         return 0.0
-    return float(np.isin(image_keys(test_images), image_keys(train_images)).mean())
+    return float(twin_rows(train_images, test_images).mean())

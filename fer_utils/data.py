@@ -72,10 +72,10 @@ class FaceDataset:
         return self.subset(self.usage == usage)
 
     def counts(self) -> pd.DataFrame:
-        """Images per emotion (rows) and usage (columns)."""
+        """Images per expression (rows) and usage (columns)."""
         table = pd.crosstab(pd.Categorical.from_codes(self.labels, EMOTIONS),
                             pd.Categorical(self.usage, categories=USAGES), dropna=False)
-        table.index.name, table.columns.name = "emotion", "usage"
+        table.index.name, table.columns.name = "expression", "usage"
         return table[list(self.usages)]
 
     def describe(self) -> str:
@@ -370,14 +370,14 @@ def is_synthetic_csv(csv: str | Path) -> bool:
 
 
 def pixel_statistics(dataset: FaceDataset) -> pd.DataFrame:
-    """Mean and spread of pixel values per emotion, and how many images are nearly blank."""
+    """Mean and spread of pixel values per expression, and how many images are nearly blank."""
     rows = []
     for k, name in enumerate(EMOTIONS):
         images = dataset.images[dataset.labels == k].astype(np.float64)
         if len(images):
-            rows.append({"emotion": name, "images": len(images), "mean": images.mean(),
+            rows.append({"expression": name, "images": len(images), "mean": images.mean(),
                          "std": images.std(),
                          "mean per-image contrast": images.reshape(len(images), -1).std(1).mean(),
                          "near-blank images": int((images.reshape(len(images), -1).std(1) < 5)
                                                   .sum())})
-    return pd.DataFrame(rows).set_index("emotion").round(2)
+    return pd.DataFrame(rows).set_index("expression").round(2)

@@ -21,10 +21,11 @@ from .outputs import output_set
 
 __all__ = [
     "reliability", "expected_calibration_error", "top_k_accuracy", "confusion_counts",
-    "per_class_scores", "HEADLINE", "headline_scores", "classification_metrics",
+    "per_class_scores", "HEADLINE", "headline_scores", "majority_baseline",
+    "classification_metrics",
     "stratified_resamples", "bootstrap_ci", "share_ci", "mcnemar_exact", "paired_tests",
     "TTA_MODES", "TTA_SCALES", "tta_views", "predict_faces", "confusion", "confident_mistakes",
-    "Evaluation", "evaluate",
+    "Evaluation", "evaluate", "percent_interval",
     "Comparison", "compare_models", "verdict", "PRIOR_TAUS", "prior_correction_table",
     "record_prior_correction", "metrics_table",
 ]
@@ -97,6 +98,12 @@ def headline_scores(counts: np.ndarray) -> dict[str, np.ndarray]:
     return {"accuracy": hits / counts.sum(axis=(-2, -1)),
             "balanced_accuracy": (scores["recall"] * present).sum(axis=-1) / classes,
             "macro_f1": (scores["f1"] * present).sum(axis=-1) / classes}
+
+
+def majority_baseline(train_labels: np.ndarray, test_labels: np.ndarray) -> tuple[str, float]:
+    """The commonest training class, and the accuracy of always answering it on the test labels."""
+    commonest = int(np.bincount(train_labels, minlength=NUM_CLASSES).argmax())
+    return EMOTIONS[commonest], float((np.asarray(test_labels) == commonest).mean())
 
 
 def classification_metrics(labels: np.ndarray, probs: np.ndarray) -> dict:
@@ -303,7 +310,7 @@ def _write_evaluation(out: Path, metrics: dict, part, probs: np.ndarray) -> dict
     return files
 
 
-def _percent_interval(value: float, low: float, high: float, sign: bool = False) -> str:
+def percent_interval(value: float, low: float, high: float, sign: bool = False) -> str:
     """A share and its interval in percent, like '62.9 [61.5, 64.4]'."""
     form = "+.1f" if sign else ".1f"
     return f"{100 * value:{form}} [{100 * low:{form}}, {100 * high:{form}}]"
@@ -322,7 +329,7 @@ class Comparison:
         rows = self.models
         table = pd.DataFrame({"input": rows["input"]}, index=rows.index)
         for key in ("accuracy", "balanced_accuracy", "macro_f1"):
-            table[f"{key} % [95%]"] = [_percent_interval(r[key], r[f"{key}_ci95_low"],
+            table[f"{key} % [95%]"] = [percent_interval(r[key], r[f"{key}_ci95_low"],
                                                          r[f"{key}_ci95_high"])
                                        for _, r in rows.iterrows()]
         for column in (c for c in rows.columns if c.endswith("_tta")):
@@ -336,7 +343,7 @@ class Comparison:
         return pd.DataFrame({
             "A": pairs["model_a"], "B": pairs["model_b"],
             "accuracy A - B, points [95%]": [
-                _percent_interval(r["accuracy_difference"], r["difference_ci95_low"],
+                percent_interval(r["accuracy_difference"], r["difference_ci95_low"],
                                   r["difference_ci95_high"], sign=True)
                 for _, r in pairs.iterrows()],
             "only A right": pairs["only_a_right"], "only B right": pairs["only_b_right"],

@@ -13,10 +13,10 @@ import numpy as np
 import pandas as pd
 
 from .artifacts import load_model
-from .audit import duplicate_audit, twin_share
+from .audit import duplicate_audit, twin_rows, twin_share
 from .balance import oversample, oversampled_index
 from .data import FaceDataset, stratified_sample
-from .evaluation import classification_metrics
+from .evaluation import bootstrap_ci, percent_interval
 from .paths import run_folder
 from .training import TrainConfig, train
 
@@ -25,25 +25,35 @@ __all__ = ["LeakageLesson", "seed_protocol_split", "honest_split", "leakage_less
 
 @dataclass
 class LeakageLesson:
-    """Both protocols' test accuracy, the leaky test set's twin share, and FER-2013's own."""
+    """Both protocols' test accuracy with its interval, how much of the leaky test set has a
+    twin in training and how the model scores on those rows, and FER-2013's own duplicates."""
 
     seed_protocol_accuracy: float
     honest_accuracy: float
+    seed_protocol_ci95: list[float]  # 95% stratified-bootstrap interval of the accuracy
+    honest_ci95: list[float]
     seed_protocol_twin_share: float
     honest_twin_share: float
+    twin_accuracy: float  # seed protocol: accuracy on its test rows with a twin in training
+    other_accuracy: float  # seed protocol: accuracy on its other test rows
+    whole_data_twin_share: float  # the seed protocol run on every image, as the seed ran it
     official_duplicates: pd.DataFrame
     images: int
+    epochs: int
     runs: dict[str, Path]  # protocol -> the run folder that trained it
 
     def table(self) -> pd.DataFrame:
-        """The two protocols side by side."""
+        """The two protocols side by side, accuracies in % with their 95% intervals."""
         return pd.DataFrame({
             "protocol": ["seed: oversample everything, then split at random",
                          "honest: official split, oversample the training split only"],
-            "test accuracy": [self.seed_protocol_accuracy, self.honest_accuracy],
-            "test rows with a twin in training": [self.seed_protocol_twin_share,
-                                                  self.honest_twin_share],
-        }).set_index("protocol").round(4)
+            "test accuracy % [95%]": [
+                percent_interval(self.seed_protocol_accuracy, *self.seed_protocol_ci95),
+                percent_interval(self.honest_accuracy, *self.honest_ci95)],
+            "test rows with a twin in training %": [
+                round(100 * self.seed_protocol_twin_share, 1),
+                round(100 * self.honest_twin_share, 1)],
+        }).set_index("protocol")
 
 
 def _oversample_before_splitting(dataset: FaceDataset, seed: int) -> FaceDataset:
@@ -85,18 +95,32 @@ def leakage_lesson(dataset: FaceDataset, out: str | Path | None = None, *,
     sample = stratified_sample(official, images, seed, usages=("Training", "PublicTest"))
     config = TrainConfig(profile="leakage", epochs=epochs, batch_size=32, augmentation=None,
                          label_smoothing=0.0, patience=epochs, seed=seed)
-    scores, twins, folders = {}, {}, {}
+    scores, intervals, twins, correct, folders = {}, {}, {}, {}, {}
     for name, data in (("seed", seed_protocol_split(sample, seed)),
                        ("honest", honest_split(sample, seed))):
         folders[name] = (Path(out) / name if out else
                          run_folder(f"leakage-{name}", config.to_dict(), data.checksum, runs))
         result = train(data, folders[name], config, verbose=verbose, export=False)
         test = data.split("PublicTest")
-        model = load_model(result.best_model_path)
-        scores[name] = classification_metrics(test.labels, model.predict(test.images))
-        twins[name] = twin_share(data.split("Training").images, test.images)
-    return LeakageLesson(seed_protocol_accuracy=scores["seed"]["accuracy"],
-                         honest_accuracy=scores["honest"]["accuracy"],
-                         seed_protocol_twin_share=twins["seed"], honest_twin_share=twins["honest"],
-                         official_duplicates=duplicate_audit(dataset), images=len(sample),
-                         runs=folders)
+        probs = load_model(result.best_model_path).predict(test.images)
+        correct[name] = probs.argmax(axis=1) == test.labels
+        scores[name] = float(correct[name].mean())
+        intervals[name] = bootstrap_ci(test.labels, probs)["accuracy"]
+        twins[name] = twin_rows(data.split("Training").images, test.images)
+    leaky = seed_protocol_split(dataset, seed)
+    return LeakageLesson(
+        seed_protocol_accuracy=scores["seed"], honest_accuracy=scores["honest"],
+        seed_protocol_ci95=intervals["seed"], honest_ci95=intervals["honest"],
+        seed_protocol_twin_share=float(twins["seed"].mean()),
+        honest_twin_share=float(twins["honest"].mean()),
+        twin_accuracy=_share(correct["seed"][twins["seed"]]),
+        other_accuracy=_share(correct["seed"][~twins["seed"]]),
+        whole_data_twin_share=twin_share(leaky.split("Training").images,
+                                         leaky.split("PublicTest").images),
+        official_duplicates=duplicate_audit(dataset), images=len(sample), epochs=epochs,
+        runs=folders)
+
+
+def _share(flags: np.ndarray) -> float:
+    """The share of True values; NaN for no values."""
+    return float(flags.mean()) if len(flags) else float("nan")

@@ -68,6 +68,17 @@ class Augmentation:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def describe(self) -> str:
+        """What it does to a face, in words: 'mirrored at random, rotated by up to 10 degrees'."""
+        steps = [("mirrored at random", self.flip),
+                 (f"rotated by up to {self.rotation_deg:g} degrees", self.rotation_deg),
+                 (f"shifted by up to {self.shift:.0%} of its side", self.shift),
+                 (f"scaled by up to {self.zoom:.0%}", self.zoom),
+                 (f"padded by {self.crop_pad} pixels and cropped back at a random offset",
+                  self.crop_pad),
+                 (f"a random rectangle blanked in {self.erase:.0%} of faces", self.erase)]
+        return ", ".join(words for words, on in steps if on) or "left as it is"
+
 
 def _affine(batch: int, size: int, aug: Augmentation, seed: tf.Tensor) -> tf.Tensor:
     """Per-image projective transforms (output -> input coordinates) for rotation, zoom, shift."""

@@ -116,13 +116,13 @@ def confusion_heatmap(matrix) -> plt.Figure:
 
 
 def per_class_bars(per_class: dict) -> plt.Figure:
-    """Precision, recall and F1 per emotion, side by side."""
+    """Precision, recall and F1 per expression, side by side."""
     import pandas as pd
 
     table = pd.DataFrame(per_class).T[["precision", "recall", "f1"]]
     fig, ax = plt.subplots(figsize=(8, 3.5))
     table.plot.bar(ax=ax, rot=0, width=0.8)
-    ax.set(ylim=(0, 1), ylabel="score", title="Precision, recall and F1 per emotion")
+    ax.set(ylim=(0, 1), ylabel="score", title="Precision, recall and F1 per expression")
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout()
     return fig
@@ -191,17 +191,17 @@ def accuracy_bars(values: dict[str, float], title: str = "") -> plt.Figure:
 
 
 def class_distribution(counts) -> plt.Figure:
-    """Images per emotion and usage (counts is emotion x usage)."""
+    """Images per expression and usage (counts is expression x usage)."""
     fig, ax = plt.subplots(figsize=(8, 3.5))
     counts.plot.bar(ax=ax, rot=0)
-    ax.set(ylabel="images", title="Images per emotion and split")
+    ax.set(ylabel="images", title="Images per expression and split")
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout()
     return fig
 
 
 def samples_per_class(dataset, per_class: int = 8, seed: int = 0) -> plt.Figure:
-    """A row of random training faces for each emotion."""
+    """A row of random training faces for each expression."""
     rng = np.random.default_rng(seed)
     picks, titles = [], []
     for k, name in enumerate(EMOTIONS):
@@ -212,15 +212,15 @@ def samples_per_class(dataset, per_class: int = 8, seed: int = 0) -> plt.Figure:
     blank = np.full(dataset.images.shape[1:], 255, np.uint8)
     images = np.stack([dataset.images[i] if i is not None else blank for i in picks])
     return face_grid(images, titles, cols=per_class,
-                     title=f"{per_class} random training faces per emotion")
+                     title=f"{per_class} random training faces per expression")
 
 
 def mean_faces(dataset) -> plt.Figure:
-    """The average face of each emotion."""
+    """The average face of each expression."""
     means = [dataset.images[dataset.labels == k].mean(axis=0) if (dataset.labels == k).any()
              else np.zeros(dataset.images.shape[1:]) for k in range(len(EMOTIONS))]
     return face_grid(np.stack(means).astype(np.uint8), list(EMOTIONS), cols=7, size=1.6,
-                     title="The average face of each emotion")
+                     title="The average face of each expression")
 
 
 def filter_grid(kernel: np.ndarray) -> plt.Figure:

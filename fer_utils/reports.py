@@ -24,7 +24,8 @@ __all__ = [
     "KERNEL", "QUIET_KERNEL", "SUMMARY_MIME", "NOTEBOOKS", "report_summary", "show_source",
     "prose_table",
     "report_parameters", "ReportResult", "kernel_name", "REPORT_STYLE", "REPORT_NAV",
-    "render_html", "notebook_parameters", "run_notebook", "write_index", "run_reports",
+    "REFERENCE_DIR", "index_link", "render_html", "notebook_parameters", "run_notebook",
+    "write_index", "run_reports",
 ]
 
 KERNEL = "fer-kit"
@@ -32,12 +33,14 @@ KERNEL = "fer-kit"
 # (it listens on loopback only) buried the progress lines of `fer-kit report`.
 QUIET_KERNEL = ["--IPKernelApp.log_level=ERROR"]
 SUMMARY_MIME = "application/vnd.fer-kit.summary+json"
+# Kept in git: the shipped model's training report, which links back to the rendered reports.
+REFERENCE_DIR = REPORTS_DIR / "reference"
 # The notebooks in reading order, each with what a learner takes away from it.
 NOTEBOOKS = {
     "01_explore_data": "What the data looks like: classes, splits, average faces, duplicates.",
     "02_train": "How the seed CNN is trained: one step by hand, the schedule, curves, files.",
     "03_evaluate": "How to judge a model honestly: metrics, calibration, mistakes, leakage.",
-    "04_analyze_video": "How a video becomes an emotion timeline per face, and its limits.",
+    "04_analyze_video": "How a video becomes an expression timeline per face, and its limits.",
     "05_cnn_layer_by_layer": "What each layer computes, recomputed by hand and checked.",
     "06_compare_talks": "Many talks in one batch: speaker figures, thirds, talks side by side.",
 }
@@ -165,9 +168,17 @@ body:not(.fer-show-code) .jp-CodeCell .jp-Cell-inputWrapper{display:none}
 .jp-RenderedImage img,.jp-RenderedHTMLCommon img{max-width:100%;height:auto}
 </style>"""
 
-REPORT_NAV = """<nav class="fer-nav"><a href="index.html">&larr; all reports</a>
+REPORT_NAV = """<nav class="fer-nav"><a href="{index}">&larr; all reports</a>
 <label><input type="checkbox" onchange="document.body.classList.toggle('fer-show-code',
 this.checked)"> show the code</label></nav>"""
+
+
+def index_link(page: Path) -> str:
+    """Where a report page's "all reports" link points: the index in its own folder, or the
+    rendered reports' index for a page kept in the reference folder."""
+    if page.parent.resolve() == REFERENCE_DIR.resolve():
+        return os.path.relpath(REPORTS_DIR / "index.html", page.parent)
+    return "index.html"
 
 
 def _without_noise(text: str) -> str:
@@ -226,7 +237,8 @@ def render_html(notebook, path: Path) -> Path:
     exporter = HTMLExporter(exclude_input_prompt=True, exclude_output_prompt=True)
     body, _ = exporter.from_notebook_node(notebook)
     body = body.replace("</head>", REPORT_STYLE + "\n</head>", 1)
-    body = re.sub(r"(<body[^>]*>)", lambda m: m.group(1) + "\n" + REPORT_NAV, body, count=1)
+    nav = REPORT_NAV.format(index=html.escape(index_link(path)))
+    body = re.sub(r"(<body[^>]*>)", lambda m: m.group(1) + "\n" + nav, body, count=1)
     return write_text(path, body)
 
 
@@ -317,7 +329,7 @@ def write_index(results: list[ReportResult], out: Path) -> Path:
     runtime and compact parameters; the data once above the table."""
     date = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     data = next((r.summary["data"] for r in results if r.summary.get("data")), "")
-    reference = os.path.relpath(REPORTS_DIR / "reference", out)
+    reference = os.path.relpath(REFERENCE_DIR, out)
     page = f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>FER kit reports</title>
 <style>body{{font-family:system-ui,sans-serif;margin:1.5em;max-width:76em}}

@@ -390,8 +390,8 @@ def train(dataset: FaceDataset, out: str | Path, config: TrainConfig | None = No
           export: bool = True) -> TrainResult:
     """Train on the Training split, select on PublicTest; resumes a run left in `out`.
 
-    With `export`, the best checkpoint is written as fer_cnn.* with its model card; at
-    `verbose=2` the TFLite converter's logs are shown too.
+    With `export`, the best checkpoint is written as fer_cnn.* with its model card; `verbose`
+    is Keras's progress display and never lets the converters' listings through.
     """
     config = config or PROFILES["quick"]
     out = Path(out)
@@ -448,16 +448,15 @@ def _fit(dataset: FaceDataset, out: Path, config: TrainConfig, state: dict,
                   steps_per_epoch=steps, validation_data=val, verbose=verbose, shuffle=False,
                   callbacks=callbacks)
     if export:
-        _export(dataset, out, config, state, spec, verbose=verbose == 2)
+        _export(dataset, out, config, state, spec)
     state["finished"] = True
     write_json(out / "state.json", state)
 
 
 def _export(dataset: FaceDataset, out: Path, config: TrainConfig, state: dict,
-            spec: Preprocessing, verbose: bool) -> None:
+            spec: Preprocessing) -> None:
     """Score the best checkpoint on PublicTest and export it with its model card, which also
-    records the Training class prior and the prior correction's effect on PublicTest (with
-    the converters' logs when `verbose`)."""
+    records the Training class prior and the prior correction's effect on PublicTest."""
     best = keras.models.load_model(out / "best.keras", compile=False)
     classifier = FaceClassifier(model=best, preprocessing=spec, name="fer_cnn")
     val_set = dataset.split("PublicTest")
@@ -474,5 +473,5 @@ def _export(dataset: FaceDataset, out: Path, config: TrainConfig, state: dict,
                   "replicas": state["replicas"], "global_batch": state["global_batch"],
                   "init": state.get("init"),
                   "train_seconds": round(state["train_seconds"], 1)})
-    files = export_model(classifier, out / "fer_cnn", card, verbose=verbose)
+    files = export_model(classifier, out / "fer_cnn", card)
     record_prior_correction(files["keras"], dataset)

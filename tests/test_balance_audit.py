@@ -3,7 +3,13 @@
 import numpy as np
 import pytest
 
-from fer_utils.audit import duplicate_audit, duplicate_groups, twin_share
+from fer_utils.audit import (
+    duplicate_audit,
+    duplicate_groups,
+    group_summary,
+    twin_rows,
+    twin_share,
+)
 from fer_utils.balance import LeakageError, class_weights, oversample
 from fer_utils.data import FaceDataset
 
@@ -50,3 +56,16 @@ def test_duplicate_audit_counts_twins_per_split_pair():
     assert sorted(map(sorted, groups["rows"])) == [[0, 1], [3, 4]]
     assert groups["labels_disagree"].tolist() == [True, False]
     assert twin_share(images[:4], images[4:]) == 0.5
+    assert twin_rows(images[:4], images[4:]).tolist() == [True, False]
+
+
+def test_duplicate_groups_read_largest_first_with_counts_not_lists():
+    images = np.zeros((9, 48, 48), np.uint8)
+    images[:, 0, 0] = [1, 1, 2, 2, 2, 2, 2, 2, 3]  # a pair, a group of six, a single image
+    data = _dataset([0, 1, 3, 3, 3, 3, 3, 4, 0], ["Training"] * 7 + ["PublicTest"] * 2, images)
+    summary = group_summary(duplicate_groups(data))
+    assert summary.to_dict("records") == [
+        {"images": 6, "splits": "Training 5, PublicTest 1", "labels": "happy 5, sad 1",
+         "labels disagree": True, "rows": "2, 3, 4 and 3 more"},
+        {"images": 2, "splits": "Training 2", "labels": "angry 1, disgust 1",
+         "labels disagree": True, "rows": "0, 1"}]

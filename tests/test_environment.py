@@ -1,6 +1,9 @@
-"""The files written from pyproject.toml (environment.yml, requirements.lock) agree with it."""
+"""The files written from pyproject.toml (environment.yml, requirements.lock) agree with it;
+the Makefile's targets start as the user who runs them."""
 
+import os
 import runpy
+import subprocess
 import tomllib
 from pathlib import Path
 
@@ -71,3 +74,19 @@ def test_opencv_stays_below_5():
     opencv = next(Requirement(r) for r in TOOL["requirements"](PYPROJECT)
                   if r.startswith("opencv-python"))
     assert not opencv.specifier.contains("5.0")
+
+
+def _lab_command(tmp_path: Path, uid: int) -> str:
+    """The command `make lab` would run for a user with this id (a stand-in `id` on PATH)."""
+    fake = tmp_path / str(uid)
+    fake.mkdir()
+    (fake / "id").write_text(f"#!/bin/sh\necho {uid}\n")
+    (fake / "id").chmod(0o755)
+    env = {**os.environ, "PATH": f"{fake}{os.pathsep}{os.environ['PATH']}"}
+    return subprocess.run(["make", "-n", "-o", ".venv/.installed-stamp", "lab"], cwd=ROOT,
+                          env=env, capture_output=True, text=True, check=True).stdout
+
+
+def test_make_lab_starts_jupyter_as_root_too(tmp_path):
+    assert "jupyter lab notebooks/ --allow-root" in _lab_command(tmp_path, 0)
+    assert "--allow-root" not in _lab_command(tmp_path, 1000)

@@ -41,6 +41,12 @@ def test_metrics_by_hand():
                                          "f1": pytest.approx(2 / 3), "support": 1}
 
 
+def test_the_majority_baseline_always_answers_the_commonest_training_class():
+    train, test = np.array([3, 3, 3, 0, 6]), np.array([3, 0, 0, 6])
+    assert ev.majority_baseline(train, test) == ("happy", 0.25)
+    assert ev.majority_baseline(np.array([1, 1]), test) == ("disgust", 0.0)
+
+
 def test_confusion_and_mistakes_by_hand():
     counts = ev.confusion(LABELS, PROBS)
     assert counts.loc["angry", "disgust"] == 1 and counts.loc["happy", "angry"] == 1

@@ -1,19 +1,27 @@
 """Notebooks stay clean and runnable; the report run renders them and marks failures."""
 
 import json
+import re
 from pathlib import Path
 
 import nbformat
 import pytest
 
 from fer_utils import reports
-from fer_utils.paths import NOTEBOOKS_DIR, SHIPPED_MODEL
+from fer_utils.paths import NOTEBOOKS_DIR, REPORTS_DIR, SHIPPED_MODEL
 
 NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("*.ipynb"))
+SOLUTION = "<details><summary>Solution</summary>"
 
 
 def test_every_notebook_is_in_the_report_run():
     assert [p.stem for p in NOTEBOOKS] == list(reports.NOTEBOOKS)
+
+
+def test_the_index_speaks_of_expressions_not_emotions(tmp_path):
+    results = [reports.ReportResult(name, {}) for name in reports.NOTEBOOKS]
+    index = reports.write_index(results, tmp_path).read_text().lower()
+    assert "expression timeline" in index and "emotion" not in index
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
@@ -27,7 +35,6 @@ def test_stored_clean_with_one_typed_parameters_cell(path: Path):
     for line in "".join(tagged[0]["source"]).splitlines():
         assert ":" in line.split("=")[0] and "#" in line, f"untyped or uncommented: {line}"
     assert cells[0]["cell_type"] == "markdown" and "Runs in" in "".join(cells[0]["source"])
-    assert "Try next" in "".join(cells[-1]["source"])
     assert any("report_summary(headline=" in "".join(c["source"]) for c in cells), \
         f"{path.name} shows no headline for the report index"
     assert notebook["metadata"]["kernelspec"]["name"] == reports.KERNEL
@@ -106,6 +113,32 @@ def test_papermill_renders_a_notebook_with_its_report_values(tmp_path, capfd):
     assert result.summary["headline"] in (tmp_path / "index.html").read_text()
 
 
+def exercises(text: str) -> list[str]:
+    """The numbered items of a "Try next" cell, each with everything up to the next item."""
+    return [item.strip() for item in re.split(r"^\d+\. ", text, flags=re.M)[1:]]
+
+
+def test_exercises_are_read_item_by_item():
+    cell = ("## Try next\n\nIntro.\n\n1. First?\n   <details><summary>Solution</summary>\n\n   Yes."
+            "\n   </details>\n2. Second, with 3. inside\n10. Tenth.\n- a bullet is not an item")
+    found = exercises(cell)
+    assert [e.splitlines()[0] for e in found] == ["First?", "Second, with 3. inside", "Tenth."]
+    assert [SOLUTION in e for e in found] == [True, False, False]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_the_last_cell_sets_three_to_five_exercises_each_with_a_solution(path: Path):
+    # Markdown, or a code cell that writes the solutions from the numbers (display(Markdown(...))).
+    text = "".join(json.loads(path.read_text())["cells"][-1]["source"])
+    assert "## Try next" in text, f"{path.name}: the last cell is not the Try next exercises"
+    items = exercises(text[text.index("## Try next"):])
+    assert 3 <= len(items) <= 5, f"{path.name}: {len(items)} numbered exercises; CONTRIBUTING " \
+        "asks for 3-5"
+    for number, item in enumerate(items, 1):
+        assert SOLUTION in item and "</details>" in item.split(SOLUTION, 1)[1], \
+            f"{path.name}: exercise {number} has no solution in <details> after it"
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_no_more_than_two_code_cells_in_a_row(path: Path):
     run = 0
@@ -139,3 +172,17 @@ def test_prose_tables_wrap_and_left_align_text_but_not_numbers():
     styled = [rule for rule in page.split("}") if "text-align: left" in rule]
     assert len(styled) == 1 and "white-space: normal" in styled[0]
     assert "_col1" in styled[0] and "_col0" not in styled[0]  # the text column, not the numbers
+
+
+def test_a_reference_report_links_to_the_rendered_reports_index(tmp_path, monkeypatch):
+    source, reports_dir = tmp_path / "notebooks", tmp_path / "reports"
+    source.mkdir()
+    (reports_dir / "reference").mkdir(parents=True)
+    monkeypatch.setattr(reports, "REPORTS_DIR", reports_dir)
+    monkeypatch.setattr(reports, "REFERENCE_DIR", reports_dir / "reference")
+    _notebook(source / "page.ipynb", "print(x)")
+    for out, link in ((reports_dir / "reference", "../index.html"), (reports_dir, "index.html")):
+        page = reports.run_notebook("page", {}, out, notebooks=source).html.read_text()
+        assert f'<a href="{link}">&larr; all reports</a>' in page
+    kept = (REPORTS_DIR / "reference" / "02_train.html").read_text()  # rendered before the fix
+    assert '<a href="../index.html">&larr; all reports</a>' in kept

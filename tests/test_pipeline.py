@@ -85,3 +85,12 @@ def test_pad_and_crop_keeps_shapes_is_seeded_and_moves_content_at_most_pad_pixel
     assert through.shape == x.shape
     assert all(any(np.array_equal(c, w) for w in _windows(o, 3))
                for o, c in zip(x.numpy(), through, strict=True))
+
+
+def test_an_augmentation_says_in_words_what_it_changes():
+    assert Augmentation().describe() == ("mirrored at random, rotated by up to 10 degrees, "
+                                         "shifted by up to 10% of its side, scaled by up to 10%")
+    only_crops = Augmentation(flip=False, rotation_deg=0, shift=0, zoom=0, crop_pad=4, erase=0.2)
+    assert only_crops.describe() == ("padded by 4 pixels and cropped back at a random offset, "
+                                     "a random rectangle blanked in 20% of faces")
+    assert Augmentation(flip=False, rotation_deg=0, shift=0, zoom=0).describe() == "left as it is"

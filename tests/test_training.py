@@ -40,8 +40,11 @@ def test_same_seed_gives_the_same_weights(patterns, tmp_path):
         saved_weights(first / "last.keras"), saved_weights(other / "last.keras"), strict=True))
 
 
-def test_a_run_keeps_its_best_epoch_and_leaves_its_artifacts(patterns, tmp_path):
-    result = train(patterns, tmp_path / "run", TINY, verbose=0)
+def test_a_run_keeps_its_best_epoch_and_leaves_its_artifacts(patterns, tmp_path, capfd):
+    result = train(patterns, tmp_path / "run", TINY, verbose=2)
+    printed = capfd.readouterr().out
+    assert printed.count("val_accuracy") == 3  # one line per epoch
+    assert "Saved artifact" not in printed and "TensorSpec" not in printed  # no export listing
     assert list(result.history["epoch"]) == [1, 2, 3]
     best = result.history["val_accuracy"].idxmax()
     assert result.state["finished"]
