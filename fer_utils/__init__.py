@@ -27,7 +27,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("model input", ("pipeline",)),
     ("model", ("model", "schedules", "artifacts", "loading")),
     ("learning", ("training", "evaluation", "leakage", "live_curves")),
-    ("video", ("faces", "tracking", "annotate", "video", "corpus")),
+    ("video", ("mtcnn_faces", "faces", "tracking", "annotate", "video", "corpus")),
     ("teaching", ("anatomy",)),
     ("front ends", ("reports", "bench", "cli")),
 )

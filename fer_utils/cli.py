@@ -291,12 +291,13 @@ def _predict(args: argparse.Namespace) -> int:
     failed = 0
     for image_path in args.images:
         try:
-            gray = to_gray(read_image(image_path))
+            image = read_image(image_path)
+            to_gray(image)  # refuses arrays that are not images
         except (ValueError, OSError) as e:  # one bad image does not stop the others
             print(json.dumps({"file": image_path, "error": str(e)}))
             failed += 1
             continue
-        boxes, _, probs = faces_in_photo(gray, classifier, args.detector)
+        boxes, _, probs = faces_in_photo(image, classifier, args.detector)
         if not len(boxes):
             print(json.dumps({"file": image_path, "faces": 0}))
         for box, p in zip(boxes, probs, strict=True):

@@ -59,8 +59,10 @@ RANGES: dict[str, Range] = {
     "rotation_deg": Range(0, 180), "shift": FRACTION, "zoom": FRACTION,
     "erase": PROBABILITY, "crop_pad": NON_NEGATIVE_COUNT,
     # video analysis
-    "fps": POSITIVE, "every": COUNT, "max_seconds": POSITIVE, "margin": NON_NEGATIVE,
+    "fps": POSITIVE, "every": COUNT, "max_seconds": POSITIVE,
     "batch_frames": COUNT, "alpha": Range(0, 1, low_open=True), "window": COUNT,
+    # face crops: a quarter of the box off each side at most, at most its side added to each
+    "margin": Range(-0.25, 1), "offset": Range(-0.5, 0.5),
     # models and data
     "input_size": Range(8, integer=True), "images": COUNT, "prior_correction": NON_NEGATIVE,
 }
