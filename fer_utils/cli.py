@@ -63,7 +63,8 @@ def _train(args: argparse.Namespace) -> int:
                      optimizer=args.optimizer, momentum=args.momentum,
                      weight_decay=args.weight_decay,
                      early_dropout_epochs=args.early_dropout_epochs,
-                     ema_momentum=args.ema_momentum)
+                     ema_momentum=args.ema_momentum,
+                     init_model=args.init and str(Path(args.init).resolve()))
     dataset = load_dataset(args.data, skip_bad_rows=args.skip_bad_rows)
     print(dataset.describe())
     result = train(dataset, args.out, config, verbose=args.verbose)
@@ -99,6 +100,8 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ema-momentum", type=argument_type("ema_momentum"),
                    help="validate, keep as best checkpoint and export an exponential moving "
                    "average of the weights with this momentum, e.g. 0.999 (0: off)")
+    p.add_argument("--init", help="start from this trained model's weights (fine-tuning; "
+                   "the finetune profile needs it)")
     p.add_argument("--seed", type=int)
     p.add_argument("--skip-bad-rows", action="store_true")
     p.add_argument("--cpu-devices", type=int, default=0,

@@ -134,3 +134,30 @@ def test_profiles_and_balancing_options_are_checked():
         profile("huge")
     with pytest.raises(ValueError, match="balance must be one of"):
         TrainConfig(balance="smote")
+
+
+def test_finetuning_starts_from_the_given_model_and_records_it(patterns, tmp_path):
+    base = train(patterns, tmp_path / "base", replace(TINY, epochs=1), verbose=0)
+    start = str(base.out / "fer_cnn.keras")
+    tuned = train(patterns, tmp_path / "tuned", replace(TINY, epochs=1, init_model=start,
+                                                       learning_rate=1e-9, warmup_epochs=0),
+                  verbose=0)
+    # At a vanishing learning rate the tuned weights are the starting ones (BatchNorm's moving
+    # statistics still follow the data, so compare the trainable kernels only).
+    first, after = saved_weights(Path(start)), saved_weights(tuned.out / "fer_cnn.keras")
+    assert np.allclose(first[0], after[0], atol=1e-6)
+    card = json.loads((tuned.out / "fer_cnn.card.json").read_text())
+    assert card["training"]["init"]["path"] == start
+    assert len(card["training"]["init"]["sha256"]) == 64
+
+
+def test_finetuning_refuses_a_model_of_another_input_and_needs_init(patterns, tmp_path):
+    from fer_utils.model import build_seed_cnn
+
+    other = tmp_path / "wide.keras"
+    build_seed_cnn(input_size=64).save(other)
+    with pytest.raises(ValueError, match="wide.keras takes .*input_size=64.*same input"):
+        train(patterns, tmp_path / "run", replace(TINY, init_model=str(other)), verbose=0)
+    with pytest.raises(ValueError, match="finetune profile trains on from a trained model"):
+        profile("finetune")
+    assert profile("finetune", init_model=str(other)).augmentation.zoom > 0
