@@ -26,8 +26,9 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
               "samples")),
     ("model input", ("pipeline",)),
     ("model", ("model", "schedules", "artifacts", "loading")),
-    ("learning", ("training", "evaluation", "leakage", "live_curves")),
-    ("video", ("mtcnn_faces", "faces", "tracking", "annotate", "video", "corpus")),
+    ("detection", ("mtcnn_faces", "faces")),
+    ("learning", ("training", "evaluation", "leakage", "live_curves", "peer", "framing")),
+    ("video", ("tracking", "annotate", "video", "corpus")),
     ("teaching", ("anatomy",)),
     ("front ends", ("reports", "bench", "cli")),
 )

@@ -17,7 +17,8 @@ from pathlib import Path
 from .atomic import explain_os_error, write_text
 from .options import argument_type
 
-__all__ = ["Handler", "PARTIAL", "Choices", "choice_of", "PER_MODEL", "COMMANDS", "parser", "main"]
+__all__ = ["Handler", "PARTIAL", "Choices", "choice_of", "PER_MODEL", "IN_FRAME", "COMMANDS",
+           "parser", "main"]
 
 Handler = Callable[[argparse.Namespace], int | None]
 # Exit codes: 0 done, 1 a bug (traceback logged), 2 an error in the input or options,
@@ -340,12 +341,44 @@ def _add_video(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=_predict)
 
 
+IN_FRAME = ("detector", "per_class", "margin", "seed")  # options that go with --in-frame
+
+
+def _in_frame(args: argparse.Namespace) -> int:
+    from .framing import DETECTORS, best_margins, in_frame_benchmark
+    from .sources import load_dataset
+
+    classifiers = _classifiers(args)
+    dataset = load_dataset(args.data, skip_bad_rows=args.skip_bad_rows)
+    print(dataset.describe())
+    given = {k: getattr(args, k) for k in ("per_class", "margin", "seed")
+             if getattr(args, k) is not None}
+    result = in_frame_benchmark(classifiers, dataset, args.split,
+                                tuple(args.detector or DETECTORS),
+                                tta=(args.tta,) if args.tta else (), out=args.out, **given)
+    print(result.summary().to_string(index=False))
+    if result.settings["fer_path"] != "run":
+        print(f"fer's own path: not run ({result.settings['fer_path']})")
+    print("\nBest crop margin on the faces found:")
+    print(best_margins(result.margins).round(4).to_string(index=False))
+    print("\nFraming grid (accuracy on the split's crops):")
+    print(result.grid_table().round(4).to_string())
+    print(f"in_frame.csv, margins.csv, grid.csv and in_frame.json in {args.out}")
+    return 0
+
+
 def _evaluate(args: argparse.Namespace) -> int:
     import json
 
     from .evaluation import HEADLINE, compare_models, evaluate
     from .sources import load_dataset
 
+    if args.in_frame:
+        return _in_frame(args)
+    stray = [f"--{k.replace('_', '-')}" for k in IN_FRAME if getattr(args, k) is not None]
+    if stray:
+        raise ValueError(f"{', '.join(stray)}: only with --in-frame; add --in-frame or leave "
+                         "the option out")
     classifiers = _classifiers(args)
     dataset = load_dataset(args.data, skip_bad_rows=args.skip_bad_rows)
     print(dataset.describe())
@@ -390,6 +423,21 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--tta", **choice_of("evaluation", "TTA_MODES", "also report TTA figures"))
     p.add_argument("--skip-bad-rows", action="store_true")
+    p.add_argument("--in-frame", action="store_true",
+                   help="the faces-in-frames benchmark instead: a class-balanced subset of the "
+                   "split placed in frames, then detection, crop and classification per model "
+                   "and detector, the crop-margin curve, the framing grid, and fer's own path "
+                   "when fer is installed: in_frame.csv, margins.csv, grid.csv, in_frame.json")
+    p.add_argument("--detector", action="append", **choice_of(
+        "faces", "PRESETS", "with --in-frame, repeatable: detector preset (default: each of "
+        "fer_utils.framing.DETECTORS)"))
+    p.add_argument("--per-class", type=argument_type("per_class"),
+                   help="with --in-frame: faces per class (default: fer_utils.framing.PER_CLASS)")
+    p.add_argument("--margin", type=argument_type("margin"),
+                   help="with --in-frame: crop margin of the table, a share of the box's side "
+                   "on each side (default: each model's own, from its card, for each detector)")
+    p.add_argument("--seed", type=int, help="with --in-frame: seed of the faces drawn "
+                   "(default: that of fer_utils.framing.in_frame_benchmark)")
     p.set_defaults(handler=_evaluate)
     p = sub.add_parser("leakage", help="the seed's leaky protocol against the honest one")
     p.add_argument("--data")

@@ -61,10 +61,11 @@ RANGES: dict[str, Range] = {
     # video analysis
     "fps": POSITIVE, "every": COUNT, "max_seconds": POSITIVE,
     "batch_frames": COUNT, "alpha": Range(0, 1, low_open=True), "window": COUNT,
-    # face crops: a quarter of the box off each side at most, at most its side added to each
-    "margin": Range(-0.25, 1), "offset": Range(-0.5, 0.5),
+    # face crops, as shares of a box's side: added on each side (cut off, below 0), moved down
+    "margin": Range(-0.5, 1, low_open=True), "offset": Range(-0.5, 0.5),
     # models and data
     "input_size": Range(8, integer=True), "images": COUNT, "prior_correction": NON_NEGATIVE,
+    "per_class": COUNT,
 }
 
 

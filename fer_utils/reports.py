@@ -85,7 +85,8 @@ def report_parameters(data: str | None = None, out: str | Path = REPORTS_DIR) ->
         # The shipped model on the final test split; `reference_model` is filled in with
         # the demonstration model 02 trained (see run_reports).
         "03_evaluate": {"data": data_value, "model": str(SHIPPED_MODEL),
-                        "reference_model": None, "tta": "flip",
+                        "reference_model": None, "tta": "flip", "frames_per_class": 100,
+                        "fer_own_path": True,
                         "leakage_images": 3000 if real else 2000, "leakage_epochs": 3,
                         "out": None, "runs": runs},
         "04_analyze_video": {"video": None, "model": str(SHIPPED_MODEL), "max_seconds": None,

@@ -6,10 +6,11 @@ import os
 import pytest
 
 from fer_utils.bench import run_benchmarks
+from fer_utils.framing import DETECTORS
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("bench")]  # one tiny run
 
-SECTIONS = ["load", "train_input", "inference", "video", "memory", "batch"]
+SECTIONS = ["load", "train_input", "inference", "video", "memory", "batch", "framing"]
 
 
 @pytest.fixture(scope="module")
@@ -61,3 +62,20 @@ def test_inference_and_video_figures_are_plausible(tiny):
     assert "tiny mode" in video["fer_skipped"]
     # Frames stream through the analysis: ten times the video, not ten times the memory.
     assert memory["ratio_10x"] < 1.5
+
+
+def test_framing_figures_hang_together(tiny):
+    framing, report = tiny[0]["framing"], tiny[1]
+    assert "tiny mode" in framing["fer_path"] and 0 < framing["faces"] <= 21
+    assert [(r["detector"], r["tta"]) for r in framing["in_frame"]] == [
+        (detector, tta) for detector in DETECTORS for tta in ("none", "scales")]
+    assert {r["detector"] for r in framing["best_margins"]} == set(DETECTORS)
+    for best in framing["best_margins"]:
+        column = f"shipped {best['detector']}"
+        curve = {r["margin"]: r[column] for r in framing["margin_curve"]}
+        assert curve[best["best_margin"]] == max(curve.values())
+    grid = {r["framing"]: r["shipped"] for r in framing["grid"]}
+    assert grid["grid mean - single crop"] == pytest.approx(
+        grid["grid mean"] - grid["single crop"], abs=2e-4)  # each rounded to 4 decimals
+    # Tables go into bench.md as tables.
+    assert "### in_frame" in report and "### grid" in report and "| framing | shipped |" in report
