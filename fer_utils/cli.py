@@ -287,7 +287,7 @@ def _live(args: argparse.Namespace) -> int:
 def _predict(args: argparse.Namespace) -> int:
     import json
 
-    from .faces import faces_in_photo
+    from .faces import PHOTO_PRESET, faces_in_photo
     from .images import read_image, to_gray
     from .labels import EMOTIONS
 
@@ -301,7 +301,7 @@ def _predict(args: argparse.Namespace) -> int:
             print(json.dumps({"file": image_path, "error": str(e)}))
             failed += 1
             continue
-        boxes, _, probs = faces_in_photo(image, classifier, args.detector)
+        boxes, _, probs = faces_in_photo(image, classifier, args.detector or PHOTO_PRESET)
         if not len(boxes):
             print(json.dumps({"file": image_path, "faces": 0}))
         for box, p in zip(boxes, probs, strict=True):
@@ -335,8 +335,9 @@ def _add_video(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("predict", help="one JSON line per face found in each image (a line "
                        "with an 'error' field for an image that cannot be read)")
     p.add_argument("images", nargs="+")
-    p.add_argument("--detector", default="default",
-                   **choice_of("faces", "PRESETS", "face detector preset"))
+    p.add_argument("--detector", **choice_of(
+        "faces", "PRESETS", "face detector preset (default: fer_utils.faces.PHOTO_PRESET, "
+        "mtcnn at full resolution)"))
     _model_options(p)
     p.set_defaults(handler=_predict)
 

@@ -442,7 +442,7 @@ def _stream_into(folder: Path, video: str | int | Path, capture: cv2.VideoCaptur
     summary = summarize(pd.read_csv(files["frames"]), rate, reader.end, reader.read,
                         reader.analysed, error or reader.damage())
     summary.update(video=str(video), model=classifier.name, gaps=reader.gaps,
-                   detector=asdict(faces.search.detector.config), framing=asdict(faces.framing),
+                   detector=faces.search.detector.config.describe(), framing=asdict(faces.framing),
                    smoothing=asdict(smoothing))
     return {key: summary[key] for key in SUMMARY_SCHEMA}, files
 

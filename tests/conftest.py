@@ -1,5 +1,6 @@
-"""Shared fixtures: small synthetic data, learnable pattern faces, the sample media, an untrained
-classifier; the order and grouping of tests on the xdist workers."""
+"""Shared fixtures: small synthetic data, learnable pattern faces, the sample media and a tilted
+copy of the sample talk, an untrained classifier; the order and grouping of tests on the xdist
+workers."""
 
 from pathlib import Path
 
@@ -74,6 +75,25 @@ def samples() -> dict[str, Path]:
         return fetch_samples()
     except OSError as e:
         pytest.skip(f"sample media unavailable: {e}")
+
+
+@pytest.fixture(scope="session")
+def tilted_clip(samples, tmp_path_factory) -> Path:
+    """The sample talk with the head tilted: each frame turned 15 degrees about its centre and
+    zoomed 1.5x (same frame size, reflected border), as a head tilt in a close-up looks."""
+    import cv2
+
+    capture = cv2.VideoCapture(str(samples["WolfgangLanger_Pexels.mp4"]))
+    size = (int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+    turn = cv2.getRotationMatrix2D((size[0] / 2, size[1] / 2), 15, 1.5)
+    path = tmp_path_factory.mktemp("tilted") / "tilted.mp4"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"),
+                             capture.get(cv2.CAP_PROP_FPS), size)
+    while (frame := capture.read()[1]) is not None:
+        writer.write(cv2.warpAffine(frame, turn, size, borderMode=cv2.BORDER_REFLECT))
+    writer.release()
+    capture.release()
+    return path
 
 
 @pytest.fixture(scope="session")

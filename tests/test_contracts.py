@@ -18,7 +18,8 @@ from fer_utils.paths import MODELS_DIR, PREVIOUS_MODEL, ROOT, SHIPPED_MODEL
 
 @pytest.fixture(scope="module")
 def four_faces(samples) -> np.ndarray:
-    """The sample group photo in grayscale: four frontal faces."""
+    """The sample group photo in grayscale: five faces, four of them plain to the Haar cascade
+    (the fifth wears sunglasses)."""
     return to_gray(cv2.imread(str(samples["multi_face.jpg"])))
 
 
@@ -30,17 +31,19 @@ def test_the_seed_preset_finds_what_the_seeds_own_call_finds(four_faces):
 
 
 @pytest.mark.parametrize("preset", PRESETS)
-def test_every_preset_finds_the_faces_and_only_default_searches_less(four_faces, preset):
+def test_every_preset_finds_the_faces_and_only_video_presets_search_less(four_faces, preset):
     detector = FaceDetector(preset)
     reference = FaceDetector("reference").detect(four_faces)
     found = detector.detect(four_faces)
-    assert len(found) == len(reference) == 4 and (iou(found, reference).max(axis=1) > 0.5).all()
+    assert len(reference) == 4 and len(found) >= 4
+    assert (iou(reference, found).max(axis=1) > 0.5).all()  # each of Haar's faces is found
     with mock.patch.object(detector, "detect", wraps=detector.detect) as whole_frame:
         search = FaceSearch(detector)
         for _ in range(5):  # the same frame five times: a video that does not move
-            assert len(search(four_faces)) == 4
-    shrunk = detector.scale(four_faces) > 1
-    assert (whole_frame.call_count, shrunk) == ((1, True) if preset == "default" else (5, False))
+            assert len(search(four_faces)) == len(found)
+    video, shrunk = PRESETS[preset].refresh > 1, detector.scale(four_faces) > 1
+    assert (whole_frame.call_count, shrunk) == ((1, True) if video else (5, False))
+    assert video == (preset in ("default", "mtcnn", "haar"))
 
 
 @pytest.mark.parametrize("module", [m.name for m in pkgutil.iter_modules(fer_utils.__path__)])

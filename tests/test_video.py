@@ -78,7 +78,7 @@ def test_gray_bgr_and_bgra_images_and_crops():
     with pytest.raises(ValueError, match="not an image"):
         to_gray(np.zeros((2, 2, 2, 2)))
     with pytest.raises(ValueError, match="unknown detector preset"):
-        detector_config("mtcnn")
+        detector_config("yunet")
 
 
 def test_detector_finds_faces_in_the_sample_photos(samples):
