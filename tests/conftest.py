@@ -79,21 +79,12 @@ def samples() -> dict[str, Path]:
 
 @pytest.fixture(scope="session")
 def tilted_clip(samples, tmp_path_factory) -> Path:
-    """The sample talk with the head tilted: each frame turned 15 degrees about its centre and
-    zoomed 1.5x (same frame size, reflected border), as a head tilt in a close-up looks."""
-    import cv2
+    """The sample talk with the head tilted: every frame turned 15 degrees about its centre and
+    zoomed 1.5x, same frame size, reflected border (samples.tilted_copy)."""
+    from fer_utils.samples import tilted_copy
 
-    capture = cv2.VideoCapture(str(samples["WolfgangLanger_Pexels.mp4"]))
-    size = (int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)))
-    turn = cv2.getRotationMatrix2D((size[0] / 2, size[1] / 2), 15, 1.5)
-    path = tmp_path_factory.mktemp("tilted") / "tilted.mp4"
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"),
-                             capture.get(cv2.CAP_PROP_FPS), size)
-    while (frame := capture.read()[1]) is not None:
-        writer.write(cv2.warpAffine(frame, turn, size, borderMode=cv2.BORDER_REFLECT))
-    writer.release()
-    capture.release()
-    return path
+    return tilted_copy(samples["WolfgangLanger_Pexels.mp4"],
+                       tmp_path_factory.mktemp("tilted") / "tilted.mp4", 15, 1.5)
 
 
 @pytest.fixture(scope="session")

@@ -56,6 +56,8 @@ def test_inference_and_video_figures_are_plausible(tiny):
     assert 0 <= inference["tflite_dynamic_range_label_agreement"] <= 1
     # Two seconds of the 24 fps clip, every frame.
     assert video["frames"] == 48 and video["fps_kit_spread"][0] <= video["fps_kit"]
+    assert video["fps_kit_haar"] > 0 and video["tilted_frames"] == 48
+    assert 0 <= video["tilted_frames_with_face_haar"] <= video["tilted_frames_with_face_default"]
     assert 0 < video["reference_frames_with_face"] <= video["frames"]
     assert 0 <= video["detection_agreement"] <= 1
     assert video["fps_fer"] is None and video["ratio_vs_fer"] is None
