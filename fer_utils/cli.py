@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import sys
 import tempfile
@@ -15,38 +14,40 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .atomic import explain_os_error, write_text
+from .defaults import choices, default
 from .options import argument_type
+from .paths import BENCH_DIR, REPORTS_DIR, ROOT, SHIPPED_MODEL
 
-__all__ = ["Handler", "PARTIAL", "Choices", "choice_of", "PER_MODEL", "IN_FRAME", "COMMANDS",
+__all__ = ["PARTIAL", "choice_of", "PER_MODEL", "IN_FRAME", "COMMANDS",
            "parser", "main"]
 
-Handler = Callable[[argparse.Namespace], int | None]
 # Exit codes: 0 done, 1 a bug (traceback logged), 2 an error in the input or options,
 # PARTIAL outputs written that miss part of the input (a broken video, a failed talk).
 PARTIAL = 3
 
 
-class Choices:
-    """The names in a library constant as argparse choices, imported only when argparse
-    checks or prints them, so `fer-kit --help` starts without TensorFlow."""
-
-    def __init__(self, module: str, constant: str):
-        self.module, self.constant = module, constant
-
-    def _names(self) -> tuple:
-        return tuple(getattr(importlib.import_module(f"fer_utils.{self.module}"), self.constant))
-
-    def __contains__(self, value: object) -> bool:
-        return value in self._names()
-
-    def __iter__(self) -> Iterator:
-        return iter(self._names())
-
-
 def choice_of(module: str, constant: str, help: str) -> dict:
     """add_argument keywords for one of a library constant's names, listed in the help."""
-    return {"choices": Choices(module, constant), "metavar": constant.removesuffix("S"),
+    return {"choices": choices(module, constant), "metavar": constant.removesuffix("S"),
             "help": f"{help}: %(choices)s"}
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """Help that ends an option's text with its default, when it has one."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        unset = action.default is None or action.default is False or action.default == [] \
+            or action.default is argparse.SUPPRESS
+        if unset or "%(default)" in (action.help or ""):
+            return action.help
+        return f"{action.help or ''} (default: %(default)s)".lstrip()
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser (and subcommand parsers) whose help shows the defaults."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, formatter_class=_HelpFormatter, **kwargs)
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -79,8 +80,8 @@ def _train(args: argparse.Namespace) -> int:
 def _add_train(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a model (resumes a run left in --out)")
     p.add_argument("--data", help="FER-2013 CSV or image folder (default: lookup, else synthetic)")
-    p.add_argument("--profile", default="quick",
-                   **choice_of("training", "PROFILES", "training recipe (default quick)"))
+    p.add_argument("--profile", default=default("training", "TrainConfig.profile"),
+                   **choice_of("training", "PROFILES", "training recipe"))
     p.add_argument("--out", type=Path, required=True, help="run folder (checkpoints, log, model)")
     p.add_argument("--epochs", type=argument_type("epochs"))
     p.add_argument("--batch-size", type=argument_type("batch_size"))
@@ -142,10 +143,13 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
     data = p.add_subparsers(dest="data_command", required=True)
     synth = data.add_parser("synth", help="write synthetic faces as a FER-2013 CSV")
     synth.add_argument("--out", type=Path, required=True)
-    synth.add_argument("--train", type=int, default=4000)
-    synth.add_argument("--val", type=int, default=500)
-    synth.add_argument("--test", type=int, default=500)
-    synth.add_argument("--seed", type=int, default=0)
+    sizes = default("synth", "SPLIT_SIZES")
+    synth.add_argument("--train", type=int, default=sizes["Training"], help="Training faces")
+    synth.add_argument("--val", type=int, default=sizes["PublicTest"], help="PublicTest faces")
+    synth.add_argument("--test", type=int, default=sizes["PrivateTest"],
+                       help="PrivateTest faces")
+    synth.add_argument("--seed", type=int, default=default("synth", "write_synthetic_csv.seed"),
+                       help="random seed of the drawing")
     audit = data.add_parser("audit", help="duplicate images within and across splits")
     audit.add_argument("file", help="FER-2013 CSV or image folder")
     audit.add_argument("--show", type=int, default=10, help="duplicate groups to list")
@@ -156,17 +160,17 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
 
 def _model_spec(args: argparse.Namespace):
     from .loading import ModelSpec
-    from .paths import SHIPPED_MODEL
     from .pipeline import Preprocessing
 
-    spec = None
-    if getattr(args, "scale", None) or getattr(args, "input_size", None):
-        spec = Preprocessing(args.input_size or 48, args.scale or "unit")
+    given = {name: getattr(args, name, None) for name in ("input_size", "scale")}
+    given = {name: value for name, value in given.items() if value is not None}
     weights = getattr(args, "weights", None)
+    prior_correction = getattr(args, "prior_correction", None)
     # Absolute paths: the spec keys the model cache and travels to Dask workers.
     return ModelSpec(str(Path(args.model or SHIPPED_MODEL).resolve()),
-                     weights and str(Path(weights).resolve()), spec,
-                     getattr(args, "prior_correction", None) or 0.0)
+                     weights and str(Path(weights).resolve()),
+                     Preprocessing(**given) if given else None,
+                     ModelSpec.prior_correction if prior_correction is None else prior_correction)
 
 
 def _classifier(args: argparse.Namespace):
@@ -193,7 +197,7 @@ def _classifiers(args: argparse.Namespace) -> dict:
     classifiers = {}
     for i, model in enumerate(models):
         one = argparse.Namespace(model=model, **{k: v[i] for k, v in values.items()})
-        name = (model or "models/fer_cnn.keras") + (
+        name = (model or str(SHIPPED_MODEL.relative_to(ROOT))) + (
             f" (prior correction {one.prior_correction})" if one.prior_correction else "")
         if name in classifiers:
             raise ValueError(f"--model {name} is given twice; give each model once")
@@ -204,17 +208,21 @@ def _classifiers(args: argparse.Namespace) -> dict:
 def _model_options(p: argparse.ArgumentParser, several: bool = False) -> None:
     each = {"action": "append"} if several else {}
     p.add_argument("--model", **each, help="model file (.keras, .h5, or .json with --weights); "
-                   "default: the shipped models/fer_cnn.keras"
+                   f"default: the shipped {SHIPPED_MODEL.relative_to(ROOT)}"
                    + ("; repeat it to compare models on the same faces" if several else ""))
     p.add_argument("--weights", **each, help="weights for a .json architecture")
+    stated = "default: the model card's, else"
     p.add_argument("--scale", **each, **choice_of(
-        "pipeline", "SCALES", "pixel scaling the model expects (unit: /255, symmetric: [-1, 1])"))
+        "pipeline", "SCALES", "pixel scaling the model expects (unit: /255, symmetric: [-1, 1]; "
+        f"{stated} {default('pipeline', 'Preprocessing.scale')})"))
     p.add_argument("--input-size", **each, type=argument_type("input_size"),
-                   help="the model's square input size")
+                   help=f"the model's square input size ({stated} "
+                   f"{default('pipeline', 'Preprocessing.input_size')})")
     p.add_argument("--prior-correction", **each, type=argument_type("prior_correction"),
                    metavar="TAU",
                    help="divide out the Training class prior (from the model card) to the "
-                   "power TAU: 0 (default) off, 1 full logit adjustment, more rare-class labels")
+                   "power TAU: 0 off, 1 full logit adjustment, more rare-class labels (default: "
+                   f"{default('loading', 'ModelSpec.prior_correction'):g})")
 
 
 def _video_options(p: argparse.ArgumentParser) -> None:
@@ -222,13 +230,15 @@ def _video_options(p: argparse.ArgumentParser) -> None:
     rate = p.add_mutually_exclusive_group()
     rate.add_argument("--fps", type=argument_type("fps"), help="analysed frames per second")
     rate.add_argument("--every", type=argument_type("every"), help="analyse every Nth frame")
-    p.add_argument("--detector", default="default",
+    p.add_argument("--detector", default=default("video", "analyze.detector"),
                    **choice_of("faces", "PRESETS", "face detector preset"))
-    p.add_argument("--smoothing", default="ema",
+    p.add_argument("--smoothing", default=default("tracking", "Smoothing.method"),
                    **choice_of("tracking", "SMOOTHING_METHODS", "smoothing along each track"))
-    p.add_argument("--alpha", type=argument_type("alpha"), default=0.4,
+    p.add_argument("--alpha", type=argument_type("alpha"),
+                   default=default("tracking", "Smoothing.alpha"),
                    help="ema weight of the newest frame")
-    p.add_argument("--window", type=argument_type("window"), default=5,
+    p.add_argument("--window", type=argument_type("window"),
+                   default=default("tracking", "Smoothing.window"),
                    help="frames in the moving window")
     p.add_argument("--max-seconds", type=argument_type("max_seconds"),
                    help="stop after this much video")
@@ -287,7 +297,7 @@ def _live(args: argparse.Namespace) -> int:
 def _predict(args: argparse.Namespace) -> int:
     import json
 
-    from .faces import PHOTO_PRESET, faces_in_photo
+    from .faces import faces_in_photo
     from .images import read_image, to_gray
     from .labels import EMOTIONS
 
@@ -301,7 +311,7 @@ def _predict(args: argparse.Namespace) -> int:
             print(json.dumps({"file": image_path, "error": str(e)}))
             failed += 1
             continue
-        boxes, _, probs = faces_in_photo(image, classifier, args.detector or PHOTO_PRESET)
+        boxes, _, probs = faces_in_photo(image, classifier, args.detector)
         if not len(boxes):
             print(json.dumps({"file": image_path, "faces": 0}))
         for box, p in zip(boxes, probs, strict=True):
@@ -321,7 +331,7 @@ def _add_video(sub: argparse._SubParsersAction) -> None:
     p.add_argument("videos", nargs="*", help="video files, folders or globs (default: the "
                    "sample clip); several, a folder or a glob: one folder each under --out")
     p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--workers", type=int, default=1,
+    p.add_argument("--workers", type=int, default=default("corpus", "analyze_many.workers"),
                    help="videos analysed at once on a local Dask cluster (1: in this process)")
     p.add_argument("--scheduler", help="address of a running Dask scheduler (tcp://HOST:8786)")
     _video_options(p)
@@ -335,9 +345,8 @@ def _add_video(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("predict", help="one JSON line per face found in each image (a line "
                        "with an 'error' field for an image that cannot be read)")
     p.add_argument("images", nargs="+")
-    p.add_argument("--detector", **choice_of(
-        "faces", "PRESETS", "face detector preset (default: fer_utils.faces.PHOTO_PRESET, "
-        "mtcnn at full resolution)"))
+    p.add_argument("--detector", default=default("faces", "PHOTO_PRESET"),
+                   **choice_of("faces", "PRESETS", "face detector preset"))
     _model_options(p)
     p.set_defaults(handler=_predict)
 
@@ -419,7 +428,7 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
                        "with several --model, paired comparisons")
     _model_options(p, several=True)
     p.add_argument("--data", help="FER-2013 CSV or image folder (default: lookup, else synthetic)")
-    p.add_argument("--split", default="PublicTest",
+    p.add_argument("--split", default=default("evaluation", "evaluate.split"),
                    help="Training, PublicTest or PrivateTest (or train, val, test)")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--tta", **choice_of("evaluation", "TTA_MODES", "also report TTA figures"))
@@ -442,9 +451,12 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=_evaluate)
     p = sub.add_parser("leakage", help="the seed's leaky protocol against the honest one")
     p.add_argument("--data")
-    p.add_argument("--images", type=argument_type("images"), default=3000,
+    p.add_argument("--images", type=argument_type("images"),
+                   default=default("leakage", "leakage_lesson.images"),
                    help="rows sampled for the lesson")
-    p.add_argument("--epochs", type=argument_type("epochs"), default=3)
+    p.add_argument("--epochs", type=argument_type("epochs"),
+                   default=default("leakage", "leakage_lesson.epochs"),
+                   help="epochs per protocol")
     p.add_argument("--out", type=Path, help="the runs go to OUT/seed and OUT/honest (default: "
                    "one folder each under runs/, named by settings and data)")
     p.set_defaults(handler=_leakage)
@@ -466,14 +478,13 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _add_report(sub: argparse._SubParsersAction) -> None:
-    from .paths import REPORTS_DIR
-
     p = sub.add_parser("report", help="run notebooks with papermill into HTML reports + index")
     p.add_argument("names", nargs="*", help="notebooks to run (default: all, in order)")
     p.add_argument("-p", "--parameter", nargs=2, action="append", default=[],
                    metavar=("KEY", "VALUE"), help="override a parameter (YAML value)")
     p.add_argument("--data", help="FER-2013 CSV or image folder (default: lookup, else synthetic)")
-    p.add_argument("--out", type=Path, default=REPORTS_DIR)
+    p.add_argument("--out", type=Path, default=REPORTS_DIR,
+                   help="folder of the reports, the index and their run folders")
     p.set_defaults(handler=_report)
 
 
@@ -490,7 +501,8 @@ def _bench(args: argparse.Namespace) -> int:
 
 def _add_bench(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="benchmarks against baselines: bench.json and bench.md")
-    p.add_argument("--out", type=Path, default=Path("benchmarks/results"))
+    p.add_argument("--out", type=Path, default=BENCH_DIR,
+                   help="folder of bench.json and bench.md")
     p.add_argument("--tiny", action="store_true", help="seconds-long run on tiny inputs")
     p.add_argument("--only", nargs="+", **choice_of("bench", "SECTIONS", "sections to run"))
     p.set_defaults(handler=_bench)
@@ -512,7 +524,7 @@ def _add_debug(p: argparse.ArgumentParser, default: object = False) -> None:
 
 def parser() -> argparse.ArgumentParser:
     """The fer-kit argument parser with every subcommand."""
-    p = argparse.ArgumentParser(prog="fer-kit", description=__doc__)
+    p = _Parser(prog="fer-kit", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
     for add in COMMANDS:
         add(sub)

@@ -201,16 +201,18 @@ class InFrame:
     files: dict[str, Path] = field(default_factory=dict)
 
     def summary(self) -> pd.DataFrame:
-        """The table in %, each figure with its 95% interval, for reading."""
+        """The table as text in %, each figure with its 95% interval, for reading."""
         table = self.table
         summary = table[["model", "detector", "margin", "tta"]].copy()
+        summary["margin"] = [f"{m:g}" if isinstance(m, float) else m for m in table["margin"]]
         for key, title in (("detection_rate", "faces found"),
                            ("accuracy_on_found", "accuracy on faces found"),
                            ("accuracy_misses_wrong", "accuracy, a miss counted wrong")):
             summary[f"{title} % [95%]"] = [
                 f"{100 * r[key]:.1f} [{100 * r[f'{key}_ci95_low']:.1f}, "
                 f"{100 * r[f'{key}_ci95_high']:.1f}]" for _, r in table.iterrows()]
-        summary["on the crops %"] = (100 * table["crops_accuracy"]).round(1)
+        summary["on the crops %"] = [f"{100 * v:.1f}" if pd.notna(v) else "" for v in
+                                     table["crops_accuracy"]]
         return summary
 
     def grid_table(self) -> pd.DataFrame:
