@@ -419,13 +419,16 @@ def markdown(figures: dict) -> str:
     for section, values in figures.items():
         if section in ("mode", "machine"):
             continue
+        # A list of records is a table of its own; any other list is one figure (a spread).
+        tables = {k: v for k, v in values.items()
+                  if isinstance(v, list) and v and isinstance(v[0], dict)}
         lines += [f"## {section}", "", "| figure | value |", "|---|---|"]
-        lines += [f"| {k} | {v} |" for k, v in values.items() if not isinstance(v, dict | list)]
+        lines += [f"| {k} | {v} |" for k, v in values.items()
+                  if k not in tables and not isinstance(v, dict)]
         lines.append("")
-        for name, rows in values.items():
-            if isinstance(rows, list) and rows:
-                lines += [f"### {name}", "", "| " + " | ".join(rows[0]) + " |",
-                          "|" + "---|" * len(rows[0])]
-                lines += ["| " + " | ".join(str(v) for v in row.values()) + " |" for row in rows]
-                lines.append("")
+        for name, rows in tables.items():
+            lines += [f"### {name}", "", "| " + " | ".join(rows[0]) + " |",
+                      "|" + "---|" * len(rows[0])]
+            lines += ["| " + " | ".join(str(v) for v in row.values()) + " |" for row in rows]
+            lines.append("")
     return "\n".join(lines)

@@ -80,4 +80,5 @@ def test_framing_figures_hang_together(tiny):
     assert grid["grid mean - single crop"] == pytest.approx(
         grid["grid mean"] - grid["single crop"], abs=2e-4)  # each rounded to 4 decimals
     # Tables go into bench.md as tables.
+    assert f"| fps_kit_spread | {tiny[0]['video']['fps_kit_spread']} |" in report  # a figure
     assert "### in_frame" in report and "### grid" in report and "| framing | shipped |" in report
