@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 import fer_utils
-from fer_utils.faces import CASCADE, PRESETS, FaceDetector, FaceSearch
+from fer_utils.artifacts import card_path
+from fer_utils.faces import CASCADE, DETECTOR_KINDS, PRESETS, FaceDetector, FaceSearch
 from fer_utils.geometry import iou
 from fer_utils.images import to_gray
 from fer_utils.paths import MODELS_DIR, PREVIOUS_MODEL, ROOT, SHIPPED_MODEL
@@ -78,6 +79,19 @@ def test_the_previous_shipped_model_is_kept_with_its_card_only():
     shipped = json.loads((MODELS_DIR / "fer_cnn.card.json").read_text())
     if "previous_model" in shipped:
         assert MODELS_DIR / shipped["previous_model"] == PREVIOUS_MODEL
+
+
+def test_the_shipped_cards_crop_at_the_margins_their_benchmark_chose():
+    for card_file in (card_path(SHIPPED_MODEL), card_path(PREVIOUS_MODEL)):
+        card = json.loads(card_file.read_text())
+        framing, choice = card["preprocessing"]["framing"], card["framing_choice"]
+        assert set(framing) == set(DETECTOR_KINDS) and choice["split"] == "PublicTest"
+        assert "evaluate --in-frame" in choice["command"]
+        for kind, crop in framing.items():
+            curve = choice["accuracy_on_found_by_margin"][kind]
+            assert float(max(curve, key=curve.get)) == crop["margin"], (card_file, kind)
+            assert crop["offset"] == 0.0  # not tuned, as the rule says
+            assert 0 < choice["faces_found"][kind] <= choice["faces"] * len(choice["presets"][kind])
 
 
 def test_licence_and_credits():
