@@ -30,7 +30,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
               "samples")),
     ("model input", ("pipeline",)),
     ("model", ("model", "schedules", "artifacts", "loading")),
-    ("detection", ("faces",)),
+    ("detection", ("mtcnn_faces", "faces")),
     ("learning", ("training", "evaluation", "leakage", "live_curves", "peer", "framing")),
     ("video", ("tracking", "annotate", "video", "corpus")),
     ("teaching", ("anatomy",)),

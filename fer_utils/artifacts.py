@@ -8,6 +8,7 @@ import io
 import json
 import platform
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 import keras
@@ -222,7 +223,8 @@ def load_model(path: str | Path, weights: str | Path | None = None,
     """Load a `.keras`, a full HDF5 model, or an architecture JSON plus weights file.
 
     Preprocessing comes from the argument, else the model card beside the file, else
-    `/255` scaling at the model's input size. A `prior_correction` tau needs the card's prior.
+    `/255` scaling at the model's input size; the crop framing from the argument, else the
+    card. A `prior_correction` tau needs the card's prior.
     """
     path = Path(path)
     if not path.exists():
@@ -249,9 +251,11 @@ def load_model(path: str | Path, weights: str | Path | None = None,
     else:
         raise ValueError(f"{path}: unknown model format; use .keras, .h5 or .json + weights.")
     check_face_model(model, str(path))
+    saved = Preprocessing.from_dict(card["preprocessing"]) if "preprocessing" in card else None
     if preprocessing is None:
-        saved = card.get("preprocessing")
-        preprocessing = Preprocessing(**saved) if saved else Preprocessing(model.input_shape[1])
+        preprocessing = saved or Preprocessing(model.input_shape[1])
+    elif saved and not preprocessing.framing:  # input size or scaling overridden, not the crop
+        preprocessing = replace(preprocessing, framing=saved.framing)
     return FaceClassifier(model=model, preprocessing=preprocessing, name=path.stem.split(".")[0],
                           card=card, prior_correction=prior_correction)
 

@@ -310,12 +310,13 @@ def _predict(args: argparse.Namespace) -> int:
     failed = 0
     for image_path in args.images:
         try:
-            gray = to_gray(read_image(image_path))
+            image = read_image(image_path)
+            to_gray(image)  # refuses arrays that are not images
         except (ValueError, OSError) as e:  # one bad image does not stop the others
             print(json.dumps({"file": image_path, "error": str(e)}))
             failed += 1
             continue
-        boxes, _, probs = faces_in_photo(gray, classifier, args.detector)
+        boxes, _, probs = faces_in_photo(image, classifier, args.detector)
         if not len(boxes):
             print(json.dumps({"file": image_path, "faces": 0}))
         for box, p in zip(boxes, probs, strict=True):
@@ -351,7 +352,7 @@ def _add_video(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("predict", help="one JSON line per face found in each image (a line "
                        "with an 'error' field for an image that cannot be read)")
     p.add_argument("images", nargs="+")
-    p.add_argument("--detector", default=default("faces", "faces_in_photo.detector"),
+    p.add_argument("--detector", default=default("faces", "PHOTO_PRESET"),
                    **choice_of("faces", "PRESETS", "face detector preset"))
     _model_options(p)
     p.set_defaults(handler=_predict)
@@ -451,7 +452,7 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
                    help="with --in-frame: faces per class (default: fer_utils.framing.PER_CLASS)")
     p.add_argument("--margin", type=argument_type("margin"),
                    help="with --in-frame: crop margin of the table, a share of the box's side "
-                   "on each side (default: the kit's, fer_utils.faces.CROP_MARGIN)")
+                   "on each side (default: each model's own, from its card, for each detector)")
     p.add_argument("--seed", type=int, help="with --in-frame: seed of the faces drawn "
                    "(default: that of fer_utils.framing.in_frame_benchmark)")
     p.set_defaults(handler=_evaluate)

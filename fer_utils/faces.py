@@ -1,30 +1,36 @@
-"""Face detection (OpenCV Haar cascade) and the face crops the models read."""
+"""Face detection (OpenCV's Haar cascade or mtcnn's networks), tracking between full searches,
+and the face crops the models read."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 
 import cv2
 import numpy as np
 
 from .geometry import iou
+from .images import to_gray
 from .model import FaceClassifier
+from .mtcnn_faces import MIN_FACE, THRESHOLDS, shared_mtcnn, square
+from .pipeline import DEFAULT_FRAMING, Framing
 
 __all__ = [
-    "CASCADE", "DetectorConfig", "PRESETS", "detector_config", "FaceDetector", "FaceSearch",
-    "face_patch", "carry", "CROP_MARGIN", "crop_face", "faces_in_photo",
+    "CASCADE", "DETECTOR_KINDS", "DetectorConfig", "PRESETS", "PHOTO_PRESET", "detector_config",
+    "FaceDetector", "FaceSearch", "face_patch", "carry", "crop_face", "faces_in_photo",
 ]
 
 CASCADE = "haarcascade_frontalface_default.xml"
-CROP_MARGIN = 0.1  # share of a detector box's side added on each side before cropping
+DETECTOR_KINDS = ("haar", "mtcnn")  # OpenCV's Haar cascade; mtcnn's P-, R- and O-nets
 
 
 @dataclass(frozen=True)
 class DetectorConfig:
-    """Haar cascade settings; detection runs on a copy shrunk by `downscale`."""
+    """Detector settings; detection runs on a copy shrunk by `downscale`."""
 
-    scale_factor: float = 1.1
-    min_neighbors: int = 5
+    kind: str = "haar"  # one of DETECTOR_KINDS
+    scale_factor: float = 1.1  # Haar: step between the cascade's window sizes
+    min_neighbors: int = 5  # Haar: overlapping hits a face needs
+    thresholds: tuple[float, float, float] = THRESHOLDS  # mtcnn: P-, R-, O-net confidences
     min_size: int = 20  # smallest face, in pixels of the shrunk copy
     downscale: float = 3.0  # 1 = full resolution
     max_width: int = 480  # shrink further so very large frames stay fast
@@ -35,29 +41,49 @@ class DetectorConfig:
     refresh: int = 12
     search_margin: float = 0.25
     search_size: int = 48
-    # Between cascade searches, carry each face's box to where its previous patch matches
+    # Between detector searches, carry each face's box to where its previous patch matches
     # best in the window (normalised correlation at least `carry_score`, else search with
-    # the cascade): the cascade runs every `carry` analysed frames. 1 = every frame.
+    # the detector): the detector runs every `carry` analysed frames. 1 = every frame.
     carry: int = 1
     carry_score: float = 0.8
     carry_size: int = 24  # face width, in pixels, at which patches are matched
 
+    def __post_init__(self) -> None:
+        if self.kind not in DETECTOR_KINDS:
+            raise ValueError(f"detector kind must be one of {', '.join(DETECTOR_KINDS)}, "
+                             f"not {self.kind!r}")
 
+    def describe(self) -> dict:
+        """The settings as JSON reads them back (summary.json's `detector`)."""
+        return {**asdict(self), "thresholds": list(self.thresholds)}
+
+
+# Video presets search the whole frame every `refresh` analysed frames (and whenever a face
+# is lost), a window around each face every `carry`-th frame, and carry the faces' patches
+# in between; the others search every whole frame.
+_MTCNN_VIDEO = DetectorConfig(kind="mtcnn", refresh=24, carry=6)
 PRESETS: dict[str, DetectorConfig] = {
-    # About 9 ms for a whole 640x360 frame (every 24 frames while faces stay in view),
-    # about 1 ms around a known face (every 6), well under 1 ms to carry a face; a face in
-    # every frame of the sample clip.
-    "default": DetectorConfig(refresh=24, carry=6),
+    # mtcnn on a copy shrunk 3x: it follows a head tilted 15 degrees, which Haar loses, and
+    # finds the sample clip's face in every frame.
+    "default": _MTCNN_VIDEO,
+    "mtcnn": _MTCNN_VIDEO,
+    # The Haar cascade on a copy shrunk 3x: the video default before mtcnn, the fastest.
+    "haar": DetectorConfig(refresh=24, carry=6),
+    # mtcnn at full resolution (up to 1920 pixels wide) with its first two networks less
+    # strict, for photos: more faces found, and time matters less than in a video.
+    "photo": DetectorConfig(kind="mtcnn", thresholds=(0.5, 0.5, 0.7), downscale=1.0,
+                            max_width=1920, refresh=1),
     # The seed's detectMultiScale(gray, 1.32, 5) at full size, every frame.
     "seed": DetectorConfig(scale_factor=1.32, min_neighbors=5, min_size=30, downscale=1.0,
                            max_width=100_000, refresh=1),
     # The reference for detection agreement: 1.1/5 at full resolution, every frame.
     "reference": DetectorConfig(downscale=1.0, min_size=30, max_width=100_000, refresh=1),
 }
+PHOTO_PRESET = "photo"  # what predict and faces_in_photo use unless told otherwise
 
 
 def detector_config(detector: str | DetectorConfig, **overrides) -> DetectorConfig:
-    """A preset by name (default, seed, reference) or a config, with fields overridden."""
+    """A preset by name (PRESETS) or a config, with fields overridden."""
     if isinstance(detector, str):
         if detector not in PRESETS:
             raise ValueError(f"unknown detector preset {detector!r}; "
@@ -67,34 +93,38 @@ def detector_config(detector: str | DetectorConfig, **overrides) -> DetectorConf
 
 
 class FaceDetector:
-    """The Haar cascade that ships with OpenCV, with one DetectorConfig."""
+    """One DetectorConfig's face finder: the Haar cascade that ships with OpenCV, or mtcnn."""
 
     def __init__(self, config: str | DetectorConfig = "default"):
         self.config = detector_config(config)
+        if self.config.kind == "mtcnn":
+            self.mtcnn = shared_mtcnn()
+            return
         path = cv2.data.haarcascades + CASCADE
         self.cascade = cv2.CascadeClassifier(path)
         if self.cascade.empty():
             raise OSError(f"cannot load the Haar cascade {path}; reinstall opencv-python<5.")
 
-    def scale(self, gray: np.ndarray) -> float:
-        """How much a frame is shrunk before the cascade reads it."""
-        return max(self.config.downscale, gray.shape[1] / self.config.max_width, 1.0)
+    def scale(self, image: np.ndarray) -> float:
+        """How much a frame is shrunk before the detector reads it."""
+        return max(self.config.downscale, image.shape[1] / self.config.max_width, 1.0)
 
-    def detect(self, gray: np.ndarray) -> np.ndarray:
-        """Face boxes (K, 4) as x, y, w, h in the frame's own pixels, largest first."""
-        return _largest_first(self._cascade(gray, self.scale(gray), self.config.min_size))
+    def detect(self, image: np.ndarray) -> np.ndarray:
+        """Face boxes (K, 4) as x, y, w, h in the frame's own pixels, largest first, in a gray
+        or BGR image (mtcnn finds more faces in colour; Haar reads gray)."""
+        return _largest_first(self._find(image, self.scale(image), self.config.min_size))
 
-    def detect_near(self, gray: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    def detect_near(self, image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
         """Faces searched for only in a window around each box, at sizes near the box's."""
         config, found = self.config, []
         for x, y, w, h in np.asarray(boxes, int):
             pad = int(w * config.search_margin)
             left, top = max(0, x - pad), max(0, y - pad)
-            window = gray[top:y + h + pad, left:x + w + pad]
+            window = image[top:y + h + pad, left:x + w + pad]
             scale = max(w / config.search_size, 1.0)
             side = w / scale
-            hits = self._cascade(window, scale, max(config.min_size, int(side / 1.5)),
-                                 int(side * 1.5) + 1)
+            hits = self._find(window, scale, max(config.min_size, int(side / 1.5)),
+                              int(side * 1.5) + 1)
             if len(hits):
                 # The hit whose size is nearest the box's: the same face, not a fragment.
                 best = hits[np.argmin(np.abs(hits[:, 2] - w))]
@@ -105,16 +135,29 @@ class FaceDetector:
                 kept.append(box)
         return _largest_first(np.stack(kept) if kept else np.zeros((0, 4), np.int32))
 
-    def _cascade(self, gray: np.ndarray, scale: float, min_size: int,
-                 max_size: int = 0) -> np.ndarray:
-        if min(gray.shape[:2]) / scale < min_size:  # too small to hold the smallest face
+    def _find(self, image: np.ndarray, scale: float, min_size: int,
+              max_size: int = 0) -> np.ndarray:
+        """Faces between min_size and max_size (0: any) pixels wide in a copy shrunk by
+        `scale`, as boxes in `image`'s pixels."""
+        if self.config.kind == "mtcnn":
+            # mtcnn finds faces from MIN_FACE pixels up: shrink further for larger minimums.
+            scale *= max(min_size / MIN_FACE, 1.0)
+            min_size = MIN_FACE
+        else:
+            image = to_gray(image)
+        if min(image.shape[:2]) / scale < min_size:  # too small to hold the smallest face
             return np.zeros((0, 4), np.int32)
-        small = gray if scale == 1.0 else cv2.resize(
-            gray, (round(gray.shape[1] / scale), round(gray.shape[0] / scale)),
+        small = image if scale == 1.0 else cv2.resize(
+            image, (round(image.shape[1] / scale), round(image.shape[0] / scale)),
             interpolation=cv2.INTER_AREA)
-        found = self.cascade.detectMultiScale(
-            small, scaleFactor=self.config.scale_factor, minNeighbors=self.config.min_neighbors,
-            minSize=(min_size, min_size), maxSize=(max_size, max_size))
+        if self.config.kind == "mtcnn":
+            found = square(self.mtcnn.detect(small, self.config.thresholds)[0])
+            found = found[(found[:, 2] >= min_size) & ((found[:, 2] <= max_size) | (max_size == 0))]
+        else:
+            found = self.cascade.detectMultiScale(
+                small, scaleFactor=self.config.scale_factor,
+                minNeighbors=self.config.min_neighbors, minSize=(min_size, min_size),
+                maxSize=(max_size, max_size))
         if len(found) == 0:
             return np.zeros((0, 4), np.int32)
         return np.round(np.asarray(found, np.float64) * scale).astype(np.int32)
@@ -123,7 +166,8 @@ class FaceDetector:
 class FaceSearch:
     """Detection across consecutive frames: the whole frame every `refresh` frames, or when
     a face goes missing; in between, only around the faces found last, and on all but every
-    `carry`-th frame by matching each face's previous patch instead of the cascade."""
+    `carry`-th frame by matching each face's previous patch instead of the detector (while
+    every face lies inside the frame: mtcnn's boxes can reach past its edges)."""
 
     def __init__(self, detector: FaceDetector):
         self.detector = detector
@@ -131,29 +175,30 @@ class FaceSearch:
         self.patches: list[np.ndarray] = []
         self.since_full = self.since_cascade = 0
 
-    def __call__(self, gray: np.ndarray) -> np.ndarray:
-        """Face boxes in this frame, largest first."""
-        config = self.detector.config
+    def __call__(self, gray: np.ndarray, colour: np.ndarray | None = None) -> np.ndarray:
+        """Face boxes in this frame, largest first; the detector reads the frame in `colour`
+        (BGR) when given."""
+        config, image = self.detector.config, gray if colour is None else colour
         if len(self.previous) and self.since_full + 1 < config.refresh:
             self.since_full += 1
-            if self.since_cascade + 1 < config.carry:
+            if self.since_cascade + 1 < config.carry and self.patches:
                 carried = carry(gray, self.previous, self.patches, config)
                 if carried is not None:
                     self.since_cascade += 1
                     return self._keep(gray, carried)
-            boxes = self.detector.detect_near(gray, self.previous)
+            boxes = self.detector.detect_near(image, self.previous)
             if len(boxes) == len(self.previous):
                 self.since_cascade = 0
                 return self._keep(gray, boxes)
         self.since_full = self.since_cascade = 0
-        return self._keep(gray, self.detector.detect(gray))
+        return self._keep(gray, self.detector.detect(image))
 
     def _keep(self, gray: np.ndarray, boxes: np.ndarray) -> np.ndarray:
         """Remember this frame's boxes and face patches for the next frame."""
         self.previous = boxes
-        if self.detector.config.carry > 1:
-            self.patches = [face_patch(gray, box, self.detector.config.carry_size)
-                            for box in boxes]
+        inside = ((boxes[:, :2] >= 0) & (boxes[:, :2] + boxes[:, 2:] <= gray.shape[::-1])).all()
+        self.patches = [face_patch(gray, box, self.detector.config.carry_size)
+                        for box in boxes] if self.detector.config.carry > 1 and inside else []
         return boxes
 
 
@@ -191,25 +236,31 @@ def _largest_first(boxes: np.ndarray) -> np.ndarray:
 
 
 def crop_face(gray: np.ndarray, box: np.ndarray | tuple, size: int = 48,
-              margin: float = CROP_MARGIN) -> np.ndarray:
-    """A square crop around a box, widened by `margin` each side, edge-padded, size x size."""
+              framing: Framing = DEFAULT_FRAMING) -> np.ndarray:
+    """A square crop around a box, widened by `framing.margin` of its side each side and moved
+    down by `framing.offset` of it, edge-padded, size x size."""
     x, y, w, h = (int(v) for v in box)
-    side = int(round(max(w, h) * (1 + 2 * margin)))
-    left, top = x + w // 2 - side // 2, y + h // 2 - side // 2
+    side = int(round(max(w, h) * (1 + 2 * framing.margin)))
+    left = x + w // 2 - side // 2
+    top = y + h // 2 + int(round(max(w, h) * framing.offset)) - side // 2
     pad = max(0, -left, -top, left + side - gray.shape[1], top + side - gray.shape[0])
     padded = np.pad(gray, pad, mode="edge") if pad else gray
     crop = padded[top + pad:top + pad + side, left + pad:left + pad + side]
     return cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA)
 
 
-def faces_in_photo(gray: np.ndarray, classifier: FaceClassifier,
-                   detector: str | DetectorConfig = "default"
+def faces_in_photo(image: np.ndarray, classifier: FaceClassifier,
+                   detector: str | DetectorConfig = PHOTO_PRESET, framing: Framing | None = None
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Detect, crop and classify every face of one grayscale image: boxes (N, 4), the model's
-    crops (N, S, S) and probabilities (N, 7)."""
-    boxes = FaceDetector(detector).detect(gray)
+    """Detect, crop and classify every face of one gray or BGR image: boxes (N, 4), the model's
+    crops (N, S, S) and probabilities (N, 7). The crop is the model's framing for the detector
+    (its card's) unless `framing` is given."""
+    detector = FaceDetector(detector)
+    boxes = detector.detect(image)
+    gray = to_gray(image)
     size = classifier.preprocessing.input_size
-    crops = np.array([crop_face(gray, box, size) for box in boxes], np.uint8).reshape(-1, size,
-                                                                                     size)
+    framing = framing or classifier.preprocessing.framing_for(detector.config.kind)
+    crops = np.array([crop_face(gray, box, size, framing) for box in boxes],
+                     np.uint8).reshape(-1, size, size)
     return boxes, crops, classifier.predict(crops)
 

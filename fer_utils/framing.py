@@ -4,14 +4,15 @@ stands up to framing that differs from the dataset's (zoom, shift, rotation).
 
 The benchmark places a class-balanced, seeded subset of a split's faces in frames: each face
 enlarged 3x (bicubic) and centred on a canvas of its own edge colour. A detector preset finds
-it (or misses it), the kit crops the box with a margin and the model classifies the crop.
+it (or misses it), the kit crops the box as the model's card says for that detector (or with a
+margin given) and the model classifies the crop.
 Select and tune (a margin, a detector) on PublicTest only; PrivateTest is reported, never
 tuned on.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import cv2
@@ -20,13 +21,14 @@ import pandas as pd
 
 from .atomic import atomic_path, write_json
 from .evaluation import predict_faces, share_ci
-from .faces import CROP_MARGIN, FaceDetector, crop_face
+from .faces import PHOTO_PRESET, FaceDetector, crop_face, detector_config
 from .geometry import iou
 from .images import reframe
 from .labels import EMOTIONS, NUM_CLASSES, usage_name
 from .options import check_values
 from .outputs import output_set
 from .peer import fer_in_frames, fer_missing
+from .pipeline import Framing
 
 __all__ = [
     "UPSCALE", "FRAME_SIZE", "PER_CLASS", "DETECTORS", "MARGINS", "MATCH_IOU", "GRID",
@@ -38,7 +40,8 @@ __all__ = [
 UPSCALE = 3  # each face is enlarged this many times (bicubic): 48 px -> 144 px
 FRAME_SIZE = 256  # onto a square canvas this wide, filled with the face's edge colour
 PER_CLASS = 100  # faces drawn per class (all of them where a class has fewer)
-DETECTORS = ("default", "reference")  # the detector presets the benchmark runs
+# The detector presets the benchmark runs: predict's, the video default's, full-size Haar.
+DETECTORS = (PHOTO_PRESET, "default", "reference")
 MARGINS = (-0.1, -0.05, 0.0, 0.05, 0.1, 0.15, 0.2)  # crop margins of the margin curve
 MATCH_IOU = 0.3  # a detection is the placed face when their boxes overlap at least this much
 # The framing grid: each cell reframes the dataset crops about their centre (images.reframe).
@@ -126,11 +129,12 @@ def detect_placed(frames: Frames, detector: str) -> np.ndarray:
     return boxes
 
 
-def framed_crops(frames: Frames, boxes: np.ndarray, size: int, margin: float) -> np.ndarray:
+def framed_crops(frames: Frames, boxes: np.ndarray, size: int, framing: Framing) -> np.ndarray:
     """The kit's size x size crop of each face found (rows of `boxes` that are not -1s), the
-    box widened by `margin` of its side on each side (a negative margin cuts into it)."""
+    box widened by `framing.margin` of its side on each side (a negative margin cuts into it)
+    and moved down by `framing.offset` of it."""
     found = boxes[:, 2] > 0
-    crops = [crop_face(frame, box, size, margin)
+    crops = [crop_face(frame, box, size, framing)
              for frame, box in zip(frames.frames[found], boxes[found], strict=True)]
     return np.array(crops, np.uint8).reshape(-1, size, size)
 
@@ -251,14 +255,16 @@ def best_margins(margins: pd.DataFrame) -> pd.DataFrame:
 
 def in_frame_benchmark(classifiers: dict, dataset, split: str = "PublicTest",
                        detectors: tuple[str, ...] = DETECTORS, per_class: int = PER_CLASS,
-                       seed: int = 0, margin: float = CROP_MARGIN,
+                       seed: int = 0, margin: float | None = None,
                        margins: tuple[float, ...] = MARGINS, tta: tuple[str, ...] = (),
                        fer: bool = True, grid: bool = True, resamples: int = 1000,
                        out: str | Path | None = None) -> InFrame:
     """The faces-in-frames benchmark for each model (name -> classifier) and detector preset:
-    the table at `margin` (single view, then each TTA mode of `tta`), fer's own path on the
-    same frames when `fer` is set and the package is installed, the margin curve over
-    `margins`, and the framing grid of every model on the whole split.
+    the table with each model's own crop for the detector (its card's framing, as `predict`
+    and `analyze` crop) or at `margin` (single view, then each TTA mode of `tta`), fer's own
+    path on the same frames when `fer` is set and the package is installed, the margin curve
+    over `margins` (at the card's offset), and the framing grid of every model on the whole
+    split.
 
     The files replace those of an earlier run in `out` only once all are written.
     """
@@ -272,17 +278,22 @@ def in_frame_benchmark(classifiers: dict, dataset, split: str = "PublicTest",
     for detector in detectors:
         boxes = found_by[detector] = detect_placed(frames, detector)
         found = boxes[:, 2] > 0
+        kind = detector_config(detector).kind
         for name, classifier in classifiers.items():
             size = classifier.preprocessing.input_size
+            own = classifier.preprocessing.framing_for(kind)
+            framing = own if margin is None else replace(own, margin=margin)
             for mode in (None, *tta):
-                probs = predict_faces(classifier, framed_crops(frames, boxes, size, margin), mode)
-                table.append({"model": name, "detector": detector, "margin": margin,
+                probs = predict_faces(classifier, framed_crops(frames, boxes, size, framing),
+                                      mode)
+                table.append({"model": name, "detector": detector, "margin": framing.margin,
                               "tta": mode or "none",
                               **in_frame_scores(frames.labels, found, probs.argmax(1),
                                                 resamples, seed),
                               "crops_accuracy": on_crops[name, mode]})
-            for value in margins:
-                probs = predict_faces(classifier, framed_crops(frames, boxes, size, value))
+            for value in sorted({*margins, framing.margin}):  # the table's margin too
+                probs = predict_faces(classifier, framed_crops(frames, boxes, size,
+                                                               replace(own, margin=value)))
                 scores = in_frame_scores(frames.labels, found, probs.argmax(1), resamples, seed)
                 curve.append({"model": name, "detector": detector, "margin": value,
                               **{k: v for k, v in scores.items() if "on_found" in k},
@@ -297,7 +308,8 @@ def in_frame_benchmark(classifiers: dict, dataset, split: str = "PublicTest",
                 "synthetic": dataset.synthetic, "split": frames.split,
                 "faces": len(frames.labels), "per_class": per_class, "seed": seed,
                 "upscale": UPSCALE, "frame_size": FRAME_SIZE, "match_iou": MATCH_IOU,
-                "detectors": list(detectors), "margin": margin, "margins": list(margins),
+                "detectors": list(detectors), "margin": "model card" if margin is None else margin,
+                "margins": list(margins),
                 "tta": list(tta), "fer_path": skipped or "run",
                 "grid_faces": len(part.labels) if grid else 0, "resamples": resamples}
     result = InFrame(

@@ -60,9 +60,9 @@ RANGES: dict[str, Range] = {
     "erase": PROBABILITY, "crop_pad": NON_NEGATIVE_COUNT,
     # video analysis
     "fps": POSITIVE, "every": COUNT, "max_seconds": POSITIVE,
-    # crop margin: share of a box's side added on each side (cut off, below 0)
-    "margin": Range(-0.5, 1, low_open=True),
     "batch_frames": COUNT, "alpha": Range(0, 1, low_open=True), "window": COUNT,
+    # face crops, as shares of a box's side: added on each side (cut off, below 0), moved down
+    "margin": Range(-0.5, 1, low_open=True), "offset": Range(-0.5, 0.5),
     "fragment_size": FRACTION, "min_track_s": NON_NEGATIVE, "join_gap_s": NON_NEGATIVE,
     "join_shift": NON_NEGATIVE,
     # models and data

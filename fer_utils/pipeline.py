@@ -7,7 +7,7 @@ exactly the batches an uninterrupted run would have seen.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import tensorflow as tf
@@ -16,27 +16,57 @@ from .labels import NUM_CLASSES
 from .options import check_fields
 
 __all__ = [
-    "SCALES", "Preprocessing", "preprocess", "Augmentation", "pad_crop", "augment",
-    "steps_per_epoch", "training_dataset", "eval_dataset",
+    "SCALES", "Framing", "DEFAULT_FRAMING", "Preprocessing", "preprocess", "Augmentation",
+    "pad_crop", "augment", "steps_per_epoch", "training_dataset", "eval_dataset",
 ]
 
 SCALES = ("unit", "symmetric")  # pixels / 255 in [0, 1], or pixels / 127.5 - 1 in [-1, 1]
 
 
 @dataclass(frozen=True)
+class Framing:
+    """How a detector's face box becomes a model's crop: a square widened by `margin` of the
+    box's side on each side (negative: tightened) and moved down by `offset` of it."""
+
+    margin: float = 0.1
+    offset: float = 0.0
+
+    def __post_init__(self) -> None:
+        check_fields(self, ("margin", "offset"))
+
+
+# The framing of a model whose card records none (legacy files, fer's model, a new model not
+# yet measured): the kit's crop before models carried their own.
+DEFAULT_FRAMING = Framing()
+
+
+@dataclass(frozen=True)
 class Preprocessing:
-    """How a model wants its faces: square input size and pixel scaling."""
+    """How a model wants its faces: square input size, pixel scaling, and the crop around each
+    face detector's boxes."""
 
     input_size: int = 48
     scale: str = "unit"  # "unit": pixels / 255 in [0, 1]; "symmetric": [-1, 1]
+    # By detector kind (haar, mtcnn); a kind not listed gets DEFAULT_FRAMING.
+    framing: dict[str, Framing] = field(default_factory=dict, hash=False)
 
     def __post_init__(self) -> None:
         if self.scale not in SCALES:
             raise ValueError(f"scale must be one of {', '.join(SCALES)}, not {self.scale!r}")
         check_fields(self, ("input_size",))
 
+    def framing_for(self, detector: str) -> Framing:
+        """The crop this model expects around boxes of a detector kind."""
+        return self.framing.get(detector, DEFAULT_FRAMING)
+
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, saved: dict) -> Preprocessing:
+        """The preprocessing a model card's `preprocessing` field records."""
+        framing = {kind: Framing(**f) for kind, f in saved.get("framing", {}).items()}
+        return cls(saved["input_size"], saved["scale"], framing)
 
 
 def preprocess(images: np.ndarray | tf.Tensor, spec: Preprocessing) -> tf.Tensor:

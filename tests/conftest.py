@@ -1,5 +1,6 @@
-"""Shared fixtures: small synthetic data, learnable pattern faces, the sample media, an untrained
-classifier; the order and grouping of tests on the xdist workers."""
+"""Shared fixtures: small synthetic data, learnable pattern faces, the sample media and a tilted
+copy of the sample talk, an untrained classifier; the order and grouping of tests on the xdist
+workers."""
 
 from pathlib import Path
 
@@ -74,6 +75,16 @@ def samples() -> dict[str, Path]:
         return fetch_samples()
     except OSError as e:
         pytest.skip(f"sample media unavailable: {e}")
+
+
+@pytest.fixture(scope="session")
+def tilted_clip(samples, tmp_path_factory) -> Path:
+    """The sample talk with the head tilted: every frame turned 15 degrees about its centre and
+    zoomed 1.5x, same frame size, reflected border (samples.tilted_copy)."""
+    from fer_utils.samples import tilted_copy
+
+    return tilted_copy(samples["WolfgangLanger_Pexels.mp4"],
+                       tmp_path_factory.mktemp("tilted") / "tilted.mp4", 15, 1.5)
 
 
 @pytest.fixture(scope="session")

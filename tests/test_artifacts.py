@@ -15,9 +15,10 @@ from fer_utils.artifacts import (
     export_tflite,
     load_model,
     model_card,
+    update_card,
 )
 from fer_utils.model import FaceClassifier, build_seed_cnn
-from fer_utils.pipeline import Preprocessing
+from fer_utils.pipeline import DEFAULT_FRAMING, Framing, Preprocessing
 
 pytestmark = pytest.mark.xdist_group("artifacts")  # one exported model
 
@@ -53,7 +54,7 @@ def test_export_writes_every_format_and_a_card(exported):
     assert all(path.exists() for path in exported.values())
     card = json.loads(exported["card"].read_text())
     assert card["parameters"]["total"] == 792_855
-    assert card["preprocessing"] == {"input_size": 48, "scale": "unit"}
+    assert card["preprocessing"] == {"input_size": 48, "scale": "unit", "framing": {}}
     assert "restricted" in card["limitations"] and card["libraries"]["keras"] == keras.__version__
 
 
@@ -143,6 +144,22 @@ def test_loads_a_full_legacy_hdf5_model_with_stated_preprocessing(tmp_path, face
     x = (faces.astype(np.float32) / 127.5 - 1)[..., None]
     x = keras.ops.image.resize(x, (64, 64), antialias=True).numpy()
     np.testing.assert_allclose(loaded.predict(faces), model.predict(x, verbose=0), atol=1e-5)
+
+
+def test_the_cards_framing_travels_with_the_model_and_survives_an_input_override(exported):
+    card = json.loads(exported["card"].read_text())
+    assert load_model(exported["keras"]).preprocessing.framing_for("mtcnn") == DEFAULT_FRAMING
+    card["preprocessing"]["framing"] = {"mtcnn": {"margin": 0.05, "offset": 0.02}}
+    update_card(exported["card"], {"preprocessing": card["preprocessing"]})
+    loaded = load_model(exported["keras"])
+    assert loaded.preprocessing.framing_for("mtcnn") == Framing(0.05, 0.02)
+    assert loaded.preprocessing.framing_for("haar") == DEFAULT_FRAMING
+    resized = load_model(exported["keras"], preprocessing=Preprocessing(48, "symmetric"))
+    assert resized.preprocessing.scale == "symmetric"
+    assert resized.preprocessing.framing_for("mtcnn") == Framing(0.05, 0.02)
+    del card["preprocessing"]["framing"]  # a card written before framing travelled
+    update_card(exported["card"], {"preprocessing": card["preprocessing"]})
+    assert load_model(exported["keras"]).preprocessing.framing == {}
 
 
 def test_weights_that_do_not_fit_say_so(exported, tmp_path):

@@ -6,6 +6,7 @@ import os
 import pytest
 
 from fer_utils.bench import run_benchmarks
+from fer_utils.framing import DETECTORS
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("bench")]  # one tiny run
 
@@ -55,6 +56,8 @@ def test_inference_and_video_figures_are_plausible(tiny):
     assert 0 <= inference["tflite_dynamic_range_label_agreement"] <= 1
     # Two seconds of the 24 fps clip, every frame.
     assert video["frames"] == 48 and video["fps_kit_spread"][0] <= video["fps_kit"]
+    assert video["fps_kit_haar"] > 0 and video["tilted_frames"] == 48
+    assert 0 <= video["tilted_frames_with_face_haar"] <= video["tilted_frames_with_face_default"]
     assert 0 < video["reference_frames_with_face"] <= video["frames"]
     assert 0 <= video["detection_agreement"] <= 1
     assert video["fps_fer"] is None and video["ratio_vs_fer"] is None
@@ -67,8 +70,8 @@ def test_framing_figures_hang_together(tiny):
     framing, report = tiny[0]["framing"], tiny[1]
     assert "tiny mode" in framing["fer_path"] and 0 < framing["faces"] <= 21
     assert [(r["detector"], r["tta"]) for r in framing["in_frame"]] == [
-        ("default", "none"), ("default", "scales"), ("reference", "none"), ("reference", "scales")]
-    assert {r["detector"] for r in framing["best_margins"]} == {"default", "reference"}
+        (detector, tta) for detector in DETECTORS for tta in ("none", "scales")]
+    assert {r["detector"] for r in framing["best_margins"]} == set(DETECTORS)
     for best in framing["best_margins"]:
         column = f"shipped {best['detector']}"
         curve = {r["margin"]: r[column] for r in framing["margin_curve"]}
@@ -77,4 +80,5 @@ def test_framing_figures_hang_together(tiny):
     assert grid["grid mean - single crop"] == pytest.approx(
         grid["grid mean"] - grid["single crop"], abs=2e-4)  # each rounded to 4 decimals
     # Tables go into bench.md as tables.
+    assert f"| fps_kit_spread | {tiny[0]['video']['fps_kit_spread']} |" in report  # a figure
     assert "### in_frame" in report and "### grid" in report and "| framing | shipped |" in report

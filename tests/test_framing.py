@@ -10,8 +10,9 @@ import pytest
 from fer_utils import cli
 from fer_utils import framing as fr
 from fer_utils.data import load_fer2013_csv
-from fer_utils.faces import CROP_MARGIN, FaceDetector, crop_face, faces_in_photo
+from fer_utils.faces import FaceDetector, crop_face, detector_config, faces_in_photo
 from fer_utils.images import read_image, reframe, to_gray
+from fer_utils.pipeline import Framing
 
 pytestmark = pytest.mark.xdist_group("framing")
 
@@ -63,13 +64,13 @@ def test_a_face_is_enlarged_bicubic_and_centred_on_its_edge_colour():
 
 def test_a_face_placed_in_a_frame_is_found_and_cropped_within_a_few_pixels(samples):
     gray = to_gray(read_image(samples["single_face.jpg"]))
-    face = crop_face(gray, FaceDetector("reference").detect(gray)[0], 48, margin=0.0)
+    face = crop_face(gray, FaceDetector("reference").detect(gray)[0], 48, Framing(0.0))
     frame, placed = fr.place_in_frame(face)
     frames = fr.Frames(frame[None], placed[None], np.array([3]), face[None], np.array([0]),
                     "PublicTest", 0)
     found = fr.detect_placed(frames, "reference")
     assert np.abs(found[0] - placed).max() <= 4  # the box the face was put in, near enough
-    crop = fr.framed_crops(frames, placed[None], 48, margin=0.0)[0]
+    crop = fr.framed_crops(frames, placed[None], 48, Framing(0.0))[0]
     assert np.abs(crop.astype(int) - face).mean() < 3  # that box's crop is the face again
     empty = fr.Frames(np.full((1, fr.FRAME_SIZE, fr.FRAME_SIZE), 128, np.uint8), placed[None],
                    np.array([3]), face[None], np.array([0]), "PublicTest", 0)
@@ -86,8 +87,8 @@ def test_a_detection_counts_only_where_it_overlaps_the_placed_face():
 
 
 def test_the_benchmark_takes_the_photo_path_of_the_kit(benchmark, untrained, synthetic):
-    """At the kit's margin, each detector's row is what faces_in_photo (fer-kit predict) gives
-    on the same frames: the face it finds where the face was placed, and its label."""
+    """At the model's own crop, each detector's row is what faces_in_photo (fer-kit predict)
+    gives on the same frames: the face it finds where the face was placed, and its label."""
     result, _ = benchmark
     frames = fr.faces_in_frames(synthetic, "PublicTest", per_class=3)
     for detector in ("default", "reference"):
@@ -98,7 +99,8 @@ def test_the_benchmark_takes_the_photo_path_of_the_kit(benchmark, untrained, syn
                 found += 1
                 right += probs[match].argmax() == label
         row = result.table.query("detector == @detector and tta == 'none'").iloc[0]
-        assert row["margin"] == CROP_MARGIN and row["faces"] == len(frames.labels)
+        own = untrained.preprocessing.framing_for(detector_config(detector).kind)
+        assert row["margin"] == own.margin and row["faces"] == len(frames.labels)
         assert row["found"] == found > 0
         assert row["accuracy_on_found"] == pytest.approx(right / found)
         assert row["accuracy_misses_wrong"] == pytest.approx(right / len(frames.labels))
@@ -185,8 +187,9 @@ def test_the_margin_curve_and_the_best_margin(benchmark):
         # The faces found do not depend on the margin, so every point scores the same faces.
         table = result.table.query("detector == @row.detector")
         assert set(one["found"]) == {row["found"]} == set(table["found"])
-        at_kit = one.query("margin == @CROP_MARGIN")["accuracy_on_found"].item()
-        assert at_kit == table.query("tta == 'none'")["accuracy_on_found"].item()
+        single = table.query("tta == 'none'").iloc[0]
+        at_own = one.query("margin == @single.margin")["accuracy_on_found"].item()
+        assert at_own == single["accuracy_on_found"]
 
 
 def test_scale_tta_rows_sit_beside_the_single_view(benchmark, untrained):

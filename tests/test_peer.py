@@ -12,6 +12,7 @@ from fer_utils import peer
 from fer_utils.faces import FaceDetector, crop_face
 from fer_utils.framing import place_in_frame
 from fer_utils.images import read_image, to_gray
+from fer_utils.pipeline import Framing
 
 pytestmark = pytest.mark.xdist_group("peer")
 
@@ -54,7 +55,7 @@ def test_fers_child_imports_fer_and_finds_its_model(fer_installed):
 @pytest.mark.slow
 def test_fer_finds_and_labels_a_face_placed_in_a_frame(fer_installed, samples):
     gray = to_gray(read_image(samples["single_face.jpg"]))
-    face = crop_face(gray, FaceDetector("reference").detect(gray)[0], 48, margin=0.0)
+    face = crop_face(gray, FaceDetector("reference").detect(gray)[0], 48, Framing(margin=0.0))
     frame, placed = place_in_frame(face)
     blank = np.full_like(frame, 128)
     with_face, without = peer.fer_in_frames(np.stack([frame, blank]))
