@@ -395,7 +395,7 @@ def train(dataset: FaceDataset, out: str | Path, config: TrainConfig | None = No
     """
     config = config or PROFILES["quick"]
     out = Path(out)
-    with output_lock(out) as run:
+    with output_lock(out, "training") as run:
         state = _load_state(out, config, dataset)
         if not state["finished"]:
             _fit(dataset, out, config, state, list(callbacks), verbose, export)
