@@ -407,11 +407,14 @@ def _report(args: argparse.Namespace) -> int:
 
     values = {key: yaml.safe_load(value) for key, value in args.parameter}
     results = run_reports(args.names or None, values, args.out, data=args.data)
-    failed = [r.name for r in results if r.error]
+    failed = [r for r in results if r.error]
     print(f"{len(results) - len(failed)} of {len(results)} reports rendered; "
           f"index: {args.out / 'index.html'}")
-    if failed:
-        print(f"failed: {', '.join(failed)}", file=sys.stderr)
+    for r in failed:
+        page = f"this run's page: {r.html}" if r.html else "no page was written"
+        kept = "; its last good page is kept" if (args.out / f"{r.name}.html").exists() else ""
+        print(f"fer-kit report: {r.name} failed at {' '.join(r.error.split())} ({page}{kept})",
+              file=sys.stderr)
     return 1 if failed else 0
 
 
