@@ -253,7 +253,10 @@ def bench_batch(clip: Path, model: Path, scratch: Path, tiny: bool) -> dict:
     2 workers, cluster start-up and model loading included, as a user waits for them."""
     from .corpus import analyze_many
     from .loading import ModelSpec
+    from .options import RANGES
 
+    if RANGES["workers"].high < 2:
+        return {"skipped": f"2 workers are more than this machine allows: {RANGES['workers'].why}"}
     count = 2 if tiny else 6
     folder = scratch / "talks"
     folder.mkdir(exist_ok=True)

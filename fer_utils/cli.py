@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import signal
 import sys
 import tempfile
+import threading
 import time
 import traceback
 import warnings
@@ -17,11 +19,13 @@ from pathlib import Path
 from .atomic import explain_os_error, write_text
 from .options import argument_type
 
-__all__ = ["Handler", "PARTIAL", "Choices", "choice_of", "PER_MODEL", "COMMANDS", "parser", "main"]
+__all__ = ["Handler", "PARTIAL", "Choices", "choice_of", "PER_MODEL", "COMMANDS", "KEPT",
+           "Interrupted", "OneLineParser", "parser", "main"]
 
 Handler = Callable[[argparse.Namespace], int | None]
 # Exit codes: 0 done, 1 a bug (traceback logged), 2 an error in the input or options,
-# PARTIAL outputs written that miss part of the input (a broken video, a failed talk).
+# PARTIAL outputs written that miss part of the input (a broken video, a failed talk),
+# 128 + the signal (130 Ctrl-C, 143 SIGTERM) interrupted, every output as it was or whole.
 PARTIAL = 3
 
 
@@ -104,7 +108,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
                    "the finetune profile needs it)")
     p.add_argument("--seed", type=int)
     p.add_argument("--skip-bad-rows", action="store_true")
-    p.add_argument("--cpu-devices", type=int, default=0,
+    p.add_argument("--cpu-devices", type=argument_type("cpu_devices"),
                    help="split the CPU into N logical devices (MirroredStrategy)")
     p.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2],
                    help="0 silent, 1 progress bar, 2 one line per epoch and the export logs")
@@ -141,9 +145,9 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
     data = p.add_subparsers(dest="data_command", required=True)
     synth = data.add_parser("synth", help="write synthetic faces as a FER-2013 CSV")
     synth.add_argument("--out", type=Path, required=True)
-    synth.add_argument("--train", type=int, default=4000)
-    synth.add_argument("--val", type=int, default=500)
-    synth.add_argument("--test", type=int, default=500)
+    synth.add_argument("--train", type=argument_type("n_train"), default=4000)
+    synth.add_argument("--val", type=argument_type("n_val"), default=500)
+    synth.add_argument("--test", type=argument_type("n_test"), default=500)
     synth.add_argument("--seed", type=int, default=0)
     audit = data.add_parser("audit", help="duplicate images within and across splits")
     audit.add_argument("file", help="FER-2013 CSV or image folder")
@@ -319,8 +323,9 @@ def _add_video(sub: argparse._SubParsersAction) -> None:
     p.add_argument("videos", nargs="*", help="video files, folders or globs (default: the "
                    "sample clip); several, a folder or a glob: one folder each under --out")
     p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--workers", type=int, default=1,
-                   help="videos analysed at once on a local Dask cluster (1: in this process)")
+    p.add_argument("--workers", type=argument_type("workers"), default=1,
+                   help="videos analysed at once on a local Dask cluster (1: in this process; "
+                   "at most one per core and per 2 GB of memory)")
     p.add_argument("--scheduler", help="address of a running Dask scheduler (tcp://HOST:8786)")
     _video_options(p)
     p.set_defaults(handler=_analyze)
@@ -463,14 +468,55 @@ def _add_debug(p: argparse.ArgumentParser, default: object = False) -> None:
                 _add_debug(child, argparse.SUPPRESS)  # keeps a --debug given before it
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse that refuses an option on one line, saying where the usage is."""
+
+    def error(self, message: str) -> None:
+        self.exit(2, f"{self.prog}: error: {message} (usage: {self.prog} --help)\n")
+
+
 def parser() -> argparse.ArgumentParser:
     """The fer-kit argument parser with every subcommand."""
-    p = argparse.ArgumentParser(prog="fer-kit", description=__doc__)
+    p = OneLineParser(prog="fer-kit", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
     for add in COMMANDS:
         add(sub)
     _add_debug(p)
     return p
+
+
+# What an interrupted command leaves behind, for its one line.
+KEPT = {"analyze": "finished results in --out are kept as they were (a batch keeps its "
+                   "finished videos and resumes when run again)",
+        "evaluate": "earlier results in --out are kept as they were",
+        "train": "the run folder keeps its last finished epoch; run the same command to resume",
+        "report": "the pages of earlier runs are kept"}
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C's KeyboardInterrupt so that a run stops the same way."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise Interrupted(signum)
+
+
+@contextmanager
+def _interrupts() -> Iterator[None]:
+    """SIGTERM interrupts a command as Ctrl-C (SIGINT) does: its cleanup runs, so that every
+    output keeps its last complete state."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @contextmanager
@@ -503,11 +549,13 @@ def main(argv: list[str] | None = None) -> int:
     anything else is a bug: one line and a traceback file, exit 1 (--debug: the traceback)."""
     args = parser().parse_args(argv)
     try:
-        with _one_line_warnings():
+        with _one_line_warnings(), _interrupts():
             return int(args.handler(args) or 0)
-    except KeyboardInterrupt:
-        print(f"fer-kit {args.command}: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:
+        signum = getattr(e, "signum", signal.SIGINT)
+        print(f"fer-kit {args.command}: interrupted ({signal.Signals(signum).name}); "
+              f"{KEPT.get(args.command, 'nothing was written')}.", file=sys.stderr)
+        return 128 + signum
     except (ValueError, OSError) as e:
         if args.debug:
             raise

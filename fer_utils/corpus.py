@@ -24,6 +24,7 @@ from tqdm import tqdm
 from .atomic import atomic_path, write_json
 from .labels import EMOTIONS
 from .loading import ModelSpec, cached_classifier
+from .options import check
 from .paths import SHIPPED_MODEL
 from .speaker import METRICS
 from .video import analyze
@@ -170,8 +171,7 @@ def analyze_many(paths: Iterable[str | Path], out: str | Path, workers: int = 1,
     `workers` > 1 starts a local Dask cluster; `scheduler` ("tcp://host:8786") uses a
     running one. Returns the corpus table.
     """
-    if workers < 1:
-        raise ValueError(f"--workers must be at least 1, not {workers}")
+    check("workers", workers)
     out, model = Path(out), model or ModelSpec()
     if scheduler is None and not Path(model.path).exists():  # remote workers check their own
         raise FileNotFoundError(f"{model.path}: no such model file; the shipped one is "
