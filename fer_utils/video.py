@@ -178,9 +178,10 @@ def read_ahead(items: Iterator[T], depth: int) -> Iterator[T]:
 
 # Getting past a corrupt stretch: every failed read skips at least one damaged packet, and the
 # reader goes on with the first one that decodes again, as ffmpeg does; it gives up after this
-# many seconds' worth of failed reads in a row (at a true end they fail at once). A jump of
-# more than GAP_S in the timestamps of consecutive frames is frames lost (the decoder may also
-# skip a damaged stretch without failing a read).
+# many seconds' worth of failed reads in a row (at a true end they fail at once). The decoder
+# may also skip a damaged stretch without failing a read: the timestamps of consecutive frames
+# then jump by more than GAP_S, and the frames in between were lost, unless every frame the
+# container states was read (a variable-frame-rate video's own pause).
 MAX_SKIP_S = 60.0
 GAP_S = 0.25
 
@@ -196,10 +197,15 @@ class FrameReader:
         self.capture, self.rate, self.frame_count = capture, rate, frame_count
         self.max_seconds, self.ahead, self.live = max_seconds, ahead, live
         self.read = self.analysed = self.end = 0  # end: index after the last frame read
-        self.gaps: list[dict] = []
+        self.jumps: list[dict] = []  # where the timestamps jumped ahead: first_frame, frames, ...
         self.stopped_by_limit = False
         # Frames are read in a background thread while another may release the capture.
         self._lock, self.closed = threading.Lock(), False
+
+    @property
+    def gaps(self) -> list[dict]:
+        """The stretches of frames lost: first_frame, frames, start_s, seconds."""
+        return self.jumps if self.read < self.frame_count else []
 
     def close(self) -> None:
         """Release the capture once no read is under way; reads after it find the end."""
@@ -239,18 +245,18 @@ class FrameReader:
 
     def _grab(self) -> bool:
         """Grab the next frame, reading on past damaged packets. A frame whose timestamp jumps
-        ahead is numbered by it and the frames lost are noted as a gap; stray frames from
-        inside the last gap that the decoder returns in the second after it are dropped."""
+        ahead is numbered by it and the jump noted; stray frames from inside the last jump
+        that the decoder returns in the second after it are dropped."""
         fps = self.rate.native_fps
         while self.capture.grab() or self._read_on():
             if self.live:
                 return True
             position = self._position()
-            resumed = self.gaps[-1]["first_frame"] + self.gaps[-1]["frames"] if self.gaps else 0
+            resumed = self.jumps[-1]["first_frame"] + self.jumps[-1]["frames"] if self.jumps else 0
             if position < resumed and self.end < resumed + fps:
                 continue
             if position - self.end > GAP_S * fps:
-                self.gaps.append({"first_frame": self.end, "frames": position - self.end,
+                self.jumps.append({"first_frame": self.end, "frames": position - self.end,
                                   "start_s": round(self.end / fps, 3),
                                   "seconds": round((position - self.end) / fps, 3)})
                 self.end = position

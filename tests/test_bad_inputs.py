@@ -347,6 +347,39 @@ def test_a_corrupt_middle_yields_the_frames_after_the_damage(samples, untrained,
     assert "could not be decoded and were skipped" in summary["error"]
 
 
+def ffmpeg_frames(video: Path, fps: float) -> list[int]:
+    """The frames ffmpeg decodes from a video, by the index their timestamps give."""
+    import imageio_ffmpeg
+
+    listing = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "quiet", "-i", str(video),
+                              "-map", "0:v", "-fps_mode", "passthrough", "-f", "framemd5", "-"],
+                             capture_output=True, text=True).stdout
+    base = next(line for line in listing.splitlines() if line.startswith("#tb 0:"))
+    num, den = map(int, base.split(":")[1].split("/"))
+    return [round(int(line.split(",")[2]) * num / den * fps) for line in listing.splitlines()
+            if line and not line.startswith("#")]
+
+
+def test_after_a_corrupt_stretch_decoding_resumes_where_ffmpeg_does(samples, tmp_path):
+    from fer_utils.video import FrameReader, open_video, sampling
+
+    clip = bytearray(samples[CLIP].read_bytes())
+    middle = len(clip) // 2
+    clip[middle:middle + 50_000] = bytes(50_000)
+    broken = tmp_path / "corrupt.mp4"
+    broken.write_bytes(bytes(clip))
+    capture, fps, count = open_video(broken)
+    reader = FrameReader(capture, sampling(fps), count, ahead=0)
+    read = [index for index, _, _ in reader]
+    capture.release()
+    # ffmpeg also returns one stray frame from inside the stretch again later, under a
+    # timestamp it has already shown; the kit drops it.
+    assert read == sorted(set(ffmpeg_frames(broken, fps)))
+    [gap] = reader.gaps
+    assert list(range(gap["first_frame"], gap["first_frame"] + gap["frames"])) == \
+        sorted(set(range(count)) - set(read))
+
+
 @pytest.mark.parametrize(("make", "message"), [
     (partial(TrainConfig, epochs=0), "epochs must be an integer >= 1, not 0"),
     (partial(profile, "full", label_smoothing=2.0),
