@@ -177,6 +177,7 @@ def visible_files(folder: Path) -> list[str]:
 
 
 def _read(path: Path) -> dict | None:
+    """A JSON file's content, or None when it is missing or unreadable."""
     try:
         return json.loads(path.read_text())
     except (OSError, ValueError):
