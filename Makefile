@@ -42,7 +42,7 @@ lab: $(STAMP)  ## JupyterLab on the notebooks with the kit's kernel
 	$(BIN)/jupyter lab notebooks/
 
 bench: $(STAMP)  ## benchmarks: figures and ratios in benchmarks/results/
-	$(BIN)/fer-kit bench --out benchmarks/results
+	$(BIN)/fer-kit bench
 
 environment: $(STAMP)  ## environment.yml from the requirements in pyproject.toml
 	$(BIN)/python tools/requirements.py environment

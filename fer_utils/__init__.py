@@ -12,24 +12,29 @@ without TensorFlow: `from fer_utils import load_dataset, train, evaluate, analyz
 import importlib
 import os
 
-# TensorFlow's C++ start-up chatter (CPU features, oneDNN) hides the kit's own messages.
+from .quiet_import import import_quietly
+
+# TensorFlow's C++ start-up chatter (CPU features, oneDNN) hides the kit's own messages: the
+# level keeps its runtime notices out, import_quietly the lines it prints while it loads.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import_quietly()
 # FFmpeg's line per damaged packet of a video; an analysis reports the gaps in summary.json.
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
 __version__ = "0.1.0"
 
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("foundation", ("paths", "atomic", "options", "outputs", "labels", "geometry", "images",
-                    "speaker", "plots")),
+    ("foundation", ("quiet_import", "paths", "atomic", "options", "outputs", "labels",
+                    "geometry", "images", "speaker", "plots")),
     ("data", ("data", "synth", "folders", "sources", "ferplus", "audit", "balance",
               "samples")),
     ("model input", ("pipeline",)),
     ("model", ("model", "schedules", "artifacts", "loading")),
-    ("learning", ("training", "evaluation", "leakage", "live_curves")),
-    ("video", ("faces", "tracking", "annotate", "video", "corpus")),
+    ("detection", ("faces",)),
+    ("learning", ("training", "evaluation", "leakage", "live_curves", "peer", "framing")),
+    ("video", ("tracking", "annotate", "video", "corpus")),
     ("teaching", ("anatomy",)),
-    ("front ends", ("reports", "bench", "cli")),
+    ("front ends", ("defaults", "reports", "bench", "cli")),
 )
 
 # name -> module that defines it

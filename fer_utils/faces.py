@@ -12,10 +12,11 @@ from .model import FaceClassifier
 
 __all__ = [
     "CASCADE", "DetectorConfig", "PRESETS", "detector_config", "FaceDetector", "FaceSearch",
-    "face_patch", "carry", "crop_face", "faces_in_photo",
+    "face_patch", "carry", "CROP_MARGIN", "crop_face", "faces_in_photo",
 ]
 
 CASCADE = "haarcascade_frontalface_default.xml"
+CROP_MARGIN = 0.1  # share of a detector box's side added on each side before cropping
 
 
 @dataclass(frozen=True)
@@ -190,7 +191,7 @@ def _largest_first(boxes: np.ndarray) -> np.ndarray:
 
 
 def crop_face(gray: np.ndarray, box: np.ndarray | tuple, size: int = 48,
-              margin: float = 0.1) -> np.ndarray:
+              margin: float = CROP_MARGIN) -> np.ndarray:
     """A square crop around a box, widened by `margin` each side, edge-padded, size x size."""
     x, y, w, h = (int(v) for v in box)
     side = int(round(max(w, h) * (1 + 2 * margin)))

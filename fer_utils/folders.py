@@ -12,7 +12,7 @@ import numpy as np
 
 from .data import IMAGE_SIZE, DataError, FaceDataset
 from .images import to_gray
-from .labels import EMOTIONS, USAGES
+from .labels import EMOTIONS, USAGES, emotion_index, usage_name
 
 __all__ = ["IMAGE_SUFFIXES", "load_image_folders"]
 
@@ -65,16 +65,20 @@ def load_image_folders(root: str | Path, *, skip_unreadable: bool = False,
         raise DataError(f"{root}: no images found under train/<emotion>/ or test/<emotion>/.")
     images, labels, usage, bad = [], [], [], []
     for path in files:
-        part, emotion = path.parts[-3].lower(), path.parts[-2].lower()
-        if emotion not in EMOTIONS or part not in ("train", "test"):
+        part = path.parts[-3].lower()
+        if part not in ("train", "test"):
             raise DataError(f"{path}: expected train/ or test/ then one of {', '.join(EMOTIONS)}")
+        try:
+            label = emotion_index(path.parts[-2])
+        except ValueError as e:
+            raise DataError(f"{path}: {e}") from None
         image = _read(path)
         if image is None:
             bad.append(path)
             continue
         official = _OFFICIAL.match(path.name)
         images.append(image)
-        labels.append(EMOTIONS.index(emotion))
+        labels.append(label)
         usage.append(official.group(1) if official else part)
     if bad and not skip_unreadable:
         shown = "\n  ".join(map(str, bad[:5]))
@@ -85,7 +89,7 @@ def load_image_folders(root: str | Path, *, skip_unreadable: bool = False,
     labels_arr, usage_arr = np.array(labels, np.int64), np.array(usage, dtype="<U11")
     notes: tuple[str, ...] = ()
     if not set(usage_arr) <= set(USAGES):
-        usage_arr[usage_arr == "train"] = "Training"
+        usage_arr[usage_arr == "train"] = usage_name("train")
         test = np.flatnonzero(usage_arr == "test")
         if len(test):
             usage_arr[test] = _halve(labels_arr[test], seed)

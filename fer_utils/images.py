@@ -1,4 +1,5 @@
-"""Reading image files and turning them into the grayscale arrays the kit works on."""
+"""Reading image files, turning them into the grayscale arrays the kit works on, and reframing
+those arrays about their centre (zoom, shift, rotation)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-__all__ = ["read_image", "to_gray"]
+__all__ = ["read_image", "to_gray", "reframe"]
 
 
 def read_image(path: str) -> np.ndarray:
@@ -36,3 +37,15 @@ def to_gray(image: np.ndarray) -> np.ndarray:
     if gray.dtype != np.uint8:
         gray = np.clip(gray, 0, 255).astype(np.uint8)
     return gray
+
+
+def reframe(faces: np.ndarray, scale: float = 1.0, shift: tuple[float, float] = (0.0, 0.0),
+            rotation: float = 0.0) -> np.ndarray:
+    """Faces (N, H, W) zoomed `scale` times about their centre (> 1 zooms in), moved `shift`
+    = (right, down) pixels and turned `rotation` degrees anticlockwise, edges repeated."""
+    faces = np.asarray(faces)
+    height, width = faces.shape[1:3]
+    matrix = cv2.getRotationMatrix2D(((width - 1) / 2, (height - 1) / 2), rotation, scale)
+    matrix[:, 2] += shift
+    return np.stack([cv2.warpAffine(face, matrix, (width, height), flags=cv2.INTER_LINEAR,
+                                    borderMode=cv2.BORDER_REPLICATE) for face in faces])

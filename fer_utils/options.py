@@ -94,10 +94,12 @@ RANGES: dict[str, Range] = {
     "rotation_deg": Range(0, 180), "shift": FRACTION, "zoom": FRACTION,
     "erase": PROBABILITY, "crop_pad": NON_NEGATIVE_COUNT,
     # video analysis
-    "fps": POSITIVE, "every": COUNT, "max_seconds": POSITIVE, "margin": NON_NEGATIVE,
+    "fps": POSITIVE, "every": COUNT, "max_seconds": POSITIVE,
+    # crop margin: share of a box's side added on each side (cut off, below 0)
+    "margin": Range(-0.5, 1, low_open=True),
     "batch_frames": COUNT, "alpha": Range(0, 1, low_open=True), "window": COUNT,
     # models and data
-    "input_size": Range(8, integer=True), "images": COUNT,
+    "input_size": Range(8, integer=True), "images": COUNT, "per_class": COUNT,
     "prior_correction": Range(0, MAX_PRIOR_CORRECTION, why="larger values only rank the "
                               "classes by rarity"),
     "n_train": NON_NEGATIVE_COUNT, "n_val": NON_NEGATIVE_COUNT, "n_test": NON_NEGATIVE_COUNT,

@@ -1,4 +1,4 @@
-"""Where the kit keeps its data, models, runs and reports."""
+"""Where the kit keeps its data, models, runs, reports and benchmark results."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 __all__ = [
     "ROOT", "DATA_DIR", "CACHE_DIR", "SAMPLES_DIR", "MODELS_DIR", "RUNS_DIR", "REPORTS_DIR",
-    "NOTEBOOKS_DIR", "SHIPPED_MODEL", "SHIPPED_LOG", "PREVIOUS_MODEL", "run_folder",
+    "BENCH_DIR", "NOTEBOOKS_DIR", "SHIPPED_MODEL", "SHIPPED_LOG", "PREVIOUS_MODEL", "run_folder",
 ]
 
 
@@ -29,6 +29,7 @@ SAMPLES_DIR = DATA_DIR / "samples"
 MODELS_DIR = ROOT / "models"
 RUNS_DIR = ROOT / "runs"
 REPORTS_DIR = ROOT / "reports"
+BENCH_DIR = ROOT / "benchmarks" / "results"  # bench.json and bench.md
 NOTEBOOKS_DIR = ROOT / "notebooks"
 SHIPPED_MODEL = MODELS_DIR / "fer_cnn.keras"
 SHIPPED_LOG = MODELS_DIR / "fer_cnn.log.csv"  # its training log, epoch by epoch

@@ -32,7 +32,7 @@ class Preprocessing:
 
     def __post_init__(self) -> None:
         if self.scale not in SCALES:
-            raise ValueError(f"scale must be 'unit' or 'symmetric', not {self.scale!r}")
+            raise ValueError(f"scale must be one of {', '.join(SCALES)}, not {self.scale!r}")
         check_fields(self, ("input_size",))
 
     def to_dict(self) -> dict:

@@ -17,7 +17,8 @@ __all__ = [
     "per_class_bars", "reliability_diagram", "mistakes_grid", "training_curves",
     "learning_rate_curve", "accuracy_bars", "class_distribution", "samples_per_class",
     "mean_faces", "filter_grid", "feature_maps", "grad_cam_overlay", "share_bars",
-    "feedback_timeline", "compare_talks", "thirds_by_talk",
+    "feedback_timeline", "compare_talks", "thirds_by_talk", "framed_faces", "margin_curve",
+    "framing_grid_bars",
 ]
 
 sns.set_theme(context="notebook", style="whitegrid")
@@ -321,5 +322,55 @@ def thirds_by_talk(summaries: dict[str, dict], figure: str = "positive_share") -
         ax.plot(THIRDS, [np.nan if v is None else v for v in values], marker="o", label=name)
     ax.set_ylabel(figure)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    fig.tight_layout()
+    return fig
+
+
+def framed_faces(frames: np.ndarray, placed: np.ndarray, found: np.ndarray,
+                 titles: list[str], cols: int = 6) -> plt.Figure:
+    """Frames with the box each face was placed in (dashed) and the detector's box (solid,
+    absent where it missed)."""
+    from matplotlib.patches import Rectangle
+
+    fig = face_grid(frames, titles, cols=cols, size=2.0,
+                    title="Faces in frames: where each face was put (dashed) and what the "
+                          "detector found (solid)")
+    for ax, put, box in zip(fig.axes, placed, found, strict=False):
+        ax.add_patch(Rectangle(put[:2], *put[2:], fill=False, ls="--", ec="white", lw=1))
+        if box[2] > 0:
+            ax.add_patch(Rectangle(box[:2], *box[2:], fill=False, ec="orange", lw=1.5))
+    return fig
+
+
+def margin_curve(curve, kit_margin: float) -> plt.Figure:
+    """Accuracy on the faces found against the crop margin, one line (and 95% band) per model
+    and detector; the kit's margin dotted."""
+    fig, ax = plt.subplots(figsize=(8, 4))
+    for (model, detector), line in curve.groupby(["model", "detector"], sort=False):
+        drawn = ax.plot(line["margin"], line["accuracy_on_found"], marker="o",
+                        label=f"{model}, {detector}")
+        ax.fill_between(line["margin"], line["accuracy_on_found_ci95_low"],
+                        line["accuracy_on_found_ci95_high"], color=drawn[0].get_color(),
+                        alpha=0.12)
+    ax.axvline(kit_margin, ls=":", color="grey", label=f"the kit's margin ({kit_margin:g})")
+    ax.set(xlabel="crop margin (share of the box's side added on each side)",
+           ylabel="accuracy on the faces found",
+           title="Crop margin: accuracy on the faces found, with 95% intervals")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def framing_grid_bars(cells, single) -> plt.Figure:
+    """Accuracy per framing-grid cell and model (DataFrame: cells x models), each model's
+    single-crop accuracy (Series by model) as a dashed line of its colour."""
+    fig, ax = plt.subplots(figsize=(10, 3.8))
+    cells.plot.bar(ax=ax, rot=30, width=0.8)
+    for colour, model in zip(sns.color_palette(), cells.columns, strict=False):
+        ax.axhline(single[model], ls="--", color=colour, lw=1)
+    low = float(min(np.nanmin(cells.to_numpy()), np.nanmin(single.to_numpy())))
+    ax.set(ylim=(max(0.0, low - 0.1), None), xlabel="", ylabel="accuracy",
+           title="Framing grid: each model on reframed crops (dashed: its single crop)")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
     fig.tight_layout()
     return fig

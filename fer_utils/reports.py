@@ -16,7 +16,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from .atomic import write_text
+from .defaults import default
 from .paths import NOTEBOOKS_DIR, REPORTS_DIR
+from .quiet_import import STARTUP_NOISE
 
 __all__ = [
     "KERNEL", "QUIET_KERNEL", "SUMMARY_MIME", "NOTEBOOKS", "report_summary", "show_source",
@@ -88,8 +90,11 @@ def report_parameters(data: str | None = None, out: str | Path = REPORTS_DIR) ->
         # The shipped model on the final test split; `reference_model` is filled in with
         # the demonstration model 02 trained (see run_reports).
         "03_evaluate": {"data": data_value, "model": str(SHIPPED_MODEL),
-                        "reference_model": None, "tta": "flip",
-                        "leakage_images": 3000 if real else 2000, "leakage_epochs": 3,
+                        "reference_model": None, "tta": "flip", "frames_per_class": 100,
+                        "fer_own_path": True,
+                        "leakage_images": default("leakage", "leakage_lesson.images")
+                        if real else 2000,
+                        "leakage_epochs": default("leakage", "leakage_lesson.epochs"),
                         "out": None, "runs": runs},
         "04_analyze_video": {"video": None, "model": str(SHIPPED_MODEL), "max_seconds": None,
                              "out": None, "runs": runs},
@@ -143,10 +148,9 @@ def _failure(notebook, error: Exception) -> str:
     return f"{type(error).__name__}: {error}"[:500]
 
 
-# TensorFlow's C++ start-up lines (absl/oneDNN), which reach the kernel's stderr unasked,
-# and progress bars (a percentage and a bar, or a rate per second).
-_NOISE = re.compile(r"^(WARNING: All log messages before absl|[IWE]\d{4} |"
-                    r"To enable the following instructions|\s*$)|\d+%\||it/s\]|s/it\]")
+# TensorFlow's C++ lines (absl/oneDNN start-up, errors logged at run time), which reach the
+# kernel's stderr unasked, and progress bars (a percentage and a bar, or a rate per second).
+_NOISE = re.compile(rf"{STARTUP_NOISE.pattern}|^(E\d{{4}} |\s*$)|\d+%\||it/s\]|s/it\]")
 
 REPORT_STYLE = """<style>
 .fer-nav{position:sticky;top:0;z-index:10;background:#fff;border-bottom:1px solid #ddd;

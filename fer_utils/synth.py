@@ -23,11 +23,13 @@ from .options import check_values
 from .paths import DATA_DIR
 
 __all__ = [
-    "GENERATOR_VERSION", "FER2013_PROPORTIONS", "LABEL_NOISE", "CONFUSABLE", "CUES",
-    "generate", "write_synthetic_csv", "default_synthetic_csv",
+    "GENERATOR_VERSION", "SPLIT_SIZES", "FER2013_PROPORTIONS", "LABEL_NOISE", "CONFUSABLE",
+    "CUES", "generate", "write_synthetic_csv", "default_synthetic_csv",
 ]
 
 GENERATOR_VERSION = 2
+# Faces per split of the default synthetic dataset.
+SPLIT_SIZES = {"Training": 4000, "PublicTest": 500, "PrivateTest": 500}
 # FER-2013 Training class counts, so the synthetic data is as unbalanced (disgust is rare).
 FER2013_PROPORTIONS = np.array([3995, 436, 4097, 7215, 4830, 3171, 4965]) / 28709
 LABEL_NOISE = 0.04  # share of faces labelled with a confusable class
@@ -113,8 +115,8 @@ def _finish(rng: np.random.Generator, img: np.ndarray) -> np.ndarray:
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
-def generate(n_train: int = 4000, n_val: int = 500, n_test: int = 500,
-             seed: int = 0) -> FaceDataset:
+def generate(n_train: int = SPLIT_SIZES["Training"], n_val: int = SPLIT_SIZES["PublicTest"],
+             n_test: int = SPLIT_SIZES["PrivateTest"], seed: int = 0) -> FaceDataset:
     """Draw a synthetic dataset with FER-2013's class proportions and official usage names."""
     check_values(n_train=n_train, n_val=n_val, n_test=n_test)
     if n_train + n_val + n_test == 0:
@@ -131,8 +133,9 @@ def generate(n_train: int = 4000, n_val: int = 500, n_test: int = 500,
                        synthetic=True)
 
 
-def write_synthetic_csv(path: str | Path, n_train: int = 4000, n_val: int = 500,
-                        n_test: int = 500, seed: int = 0) -> Path:
+def write_synthetic_csv(path: str | Path, n_train: int = SPLIT_SIZES["Training"],
+                        n_val: int = SPLIT_SIZES["PublicTest"],
+                        n_test: int = SPLIT_SIZES["PrivateTest"], seed: int = 0) -> Path:
     """Write synthetic faces as a FER-2013 CSV plus the sidecar that marks them synthetic."""
     path = Path(path)
     data = generate(n_train, n_val, n_test, seed)

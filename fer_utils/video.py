@@ -46,7 +46,7 @@ from .artifacts import load_model
 from .atomic import atomic_path, write_json
 from .faces import DetectorConfig, FaceDetector, FaceSearch, crop_face
 from .images import to_gray
-from .labels import EMOTIONS, NUM_CLASSES, VALENCE
+from .labels import EMOTIONS, NUM_CLASSES
 from .model import FaceClassifier
 from .options import check_values
 from .outputs import output_set
@@ -63,9 +63,11 @@ __all__ = [
     "write_outputs", "timeline", "summarize", "summary_table",
 ]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 SUMMARY_SCHEMA = {
-    "schema_version": "int: bumped whenever a field changes meaning",
+    "schema_version": ("int: bumped whenever a field changes meaning (3: a face's valence_share, "
+                       "every smoothed label counted, is gone; positive_share, counted over "
+                       "confident labels, is the one positive share)"),
     "video": "str: the analysed file (or camera index)",
     "model": "str: the classifier's name",
     "detector": ("dict: Haar settings (scale_factor, min_neighbors, min_size, downscale, "
@@ -84,9 +86,8 @@ SUMMARY_SCHEMA = {
              "start_s, seconds"),
     "faces": ("dict by face id: frames, first_s, last_s, seconds, emotion_share (share of "
               "the face's frames per smoothed label), dominant, changes (smoothed label "
-              "changes), longest_segments (per emotion: start_s, end_s, seconds), "
-              "valence_share (positive, negative, neutral: shares of every smoothed label, "
-              "with no uncertainty threshold), and the face's own speaker figures: "
+              "changes), longest_segments (per emotion: start_s, end_s, seconds), and the "
+              "face's own speaker figures: "
               f"{', '.join(METRICS)}, thirds"),
 }
 T = TypeVar("T")
@@ -551,8 +552,6 @@ def summarize(frames: pd.DataFrame, rate: Sampling, end: int, frames_read: int,
             "emotion_share": share, "dominant": max(share, key=share.get),
             "changes": changes(labels),
             "longest_segments": _segments(labels, times, step_s),
-            "valence_share": {v: round(sum(share[e] for e in group), 4)
-                              for v, group in VALENCE.items()},
             **speaker_metrics(rows, frames_analysed, rate.step, step_s),
         }
     return {
@@ -566,9 +565,9 @@ def summarize(frames: pd.DataFrame, rate: Sampling, end: int, frames_read: int,
 
 
 def summary_table(summary: dict) -> pd.DataFrame:
-    """Per face: seconds on screen, dominant emotion, changes and valence shares."""
-    rows = [{"face": face_id, "seconds": f["seconds"], "dominant": f["dominant"],
-             "changes": f["changes"], **{f"{v} share": s for v, s in f["valence_share"].items()}}
+    """Per face: seconds on screen, dominant emotion, changes and the speaker shares."""
+    columns = ["seconds", "dominant", "changes", "positive_share", "negative_share",
+               "uncertain_share"]
+    rows = [{"face": face_id, **{k: f[k] for k in columns}}
             for face_id, f in summary["faces"].items()]
-    return pd.DataFrame(rows, columns=["face", "seconds", "dominant", "changes",
-                                       *(f"{v} share" for v in VALENCE)]).set_index("face")
+    return pd.DataFrame(rows, columns=["face", *columns]).set_index("face")

@@ -9,7 +9,7 @@ from fer_utils.bench import run_benchmarks
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("bench")]  # one tiny run
 
-SECTIONS = ["load", "train_input", "inference", "video", "memory", "batch"]
+SECTIONS = ["load", "train_input", "inference", "video", "memory", "batch", "framing"]
 
 
 @pytest.fixture(scope="module")
@@ -65,3 +65,20 @@ def test_inference_and_video_figures_are_plausible(tiny):
     assert memory["high_ratio_longest"] == pytest.approx(
         memory["high_peak_mb_2x"] / memory["high_peak_mb_1x"], rel=0.02)
     assert memory["high_ratio_longest"] < 1.5
+
+
+def test_framing_figures_hang_together(tiny):
+    framing, report = tiny[0]["framing"], tiny[1]
+    assert "tiny mode" in framing["fer_path"] and 0 < framing["faces"] <= 21
+    assert [(r["detector"], r["tta"]) for r in framing["in_frame"]] == [
+        ("default", "none"), ("default", "scales"), ("reference", "none"), ("reference", "scales")]
+    assert {r["detector"] for r in framing["best_margins"]} == {"default", "reference"}
+    for best in framing["best_margins"]:
+        column = f"shipped {best['detector']}"
+        curve = {r["margin"]: r[column] for r in framing["margin_curve"]}
+        assert curve[best["best_margin"]] == max(curve.values())
+    grid = {r["framing"]: r["shipped"] for r in framing["grid"]}
+    assert grid["grid mean - single crop"] == pytest.approx(
+        grid["grid mean"] - grid["single crop"], abs=2e-4)  # each rounded to 4 decimals
+    # Tables go into bench.md as tables.
+    assert "### in_frame" in report and "### grid" in report and "| framing | shipped |" in report

@@ -1,6 +1,9 @@
 """The fer-kit commands that the other tests do not reach."""
 
+import argparse
+import inspect
 import json
+import os
 import subprocess
 import sys
 
@@ -57,13 +60,102 @@ def test_predict_with_a_prior_correction_divides_out_the_cards_prior(samples, ca
     assert np.abs(probs["1"] - probs["0"]).max() > 0.01  # more than the printed rounding
 
 
-def test_help_starts_without_tensorflow():
-    code = ("import sys; from fer_utils.cli import main\n"
-            "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
-            "print('tensorflow' in sys.modules)")
+def _subcommands(p=None, path=()) -> dict:
+    """Every (sub)command's parser by its words: {("data", "synth"): parser, ...}."""
+    found = {path: p or parser()}
+    for action in found[path]._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, child in action.choices.items():
+                found |= _subcommands(child, (*path, name))
+    return found
+
+
+def test_every_commands_help_starts_without_tensorflow():
+    commands = [list(words) for words in _subcommands()]
+    code = ("import json, sys; from fer_utils.cli import main\n"
+            f"for words in {commands!r}:\n"
+            "    try:\n        main([*words, '--help'])\n    except SystemExit:\n        pass\n"
+            "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('tensorflow', 'keras', 'cv2', 'pandas'))))")
     shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                            check=True).stdout
-    assert shown.strip().endswith("False")
+    assert "usage: fer-kit data synth" in shown and "usage: fer-kit predict" in shown
+    assert json.loads(shown.splitlines()[-1]) == []
+
+
+def _library_defaults() -> dict:
+    """The library's value for every CLI option that has a default, by (command, option)."""
+    from fer_utils import corpus, evaluation, faces, leakage, paths, synth, video
+    from fer_utils.tracking import Smoothing
+    from fer_utils.training import TrainConfig
+
+    def parameter(function, name):
+        return inspect.signature(function).parameters[name].default
+
+    smoothing = {"smoothing": Smoothing.method, "alpha": Smoothing.alpha,
+                 "window": Smoothing.window, "detector": parameter(video.analyze, "detector")}
+    return {
+        ("train", "profile"): TrainConfig.profile,
+        ("data", "synth", "train"): synth.SPLIT_SIZES["Training"],
+        ("data", "synth", "val"): synth.SPLIT_SIZES["PublicTest"],
+        ("data", "synth", "test"): synth.SPLIT_SIZES["PrivateTest"],
+        ("data", "synth", "seed"): parameter(synth.write_synthetic_csv, "seed"),
+        ("evaluate", "split"): parameter(evaluation.evaluate, "split"),
+        ("leakage", "images"): parameter(leakage.leakage_lesson, "images"),
+        ("leakage", "epochs"): parameter(leakage.leakage_lesson, "epochs"),
+        ("analyze", "workers"): parameter(corpus.analyze_many, "workers"),
+        **{("analyze", k): v for k, v in smoothing.items()},
+        **{("live", k): v for k, v in smoothing.items()},
+        ("predict", "detector"): parameter(faces.faces_in_photo, "detector"),
+        ("report", "out"): paths.REPORTS_DIR,
+        ("bench", "out"): paths.BENCH_DIR,
+    }
+
+
+# Defaults that only the command line has: how it prints, which device it opens.
+CLI_ONLY = {("train", "verbose"), ("data", "audit", "show"), ("live", "source")}
+
+
+def test_every_default_of_the_cli_is_the_librarys_and_its_help_shows_it():
+    library = _library_defaults()
+    seen = set()
+    for words, p in _subcommands().items():
+        for action in p._actions:
+            value = action.default
+            if value is None or value is False or value == [] or value is argparse.SUPPRESS:
+                continue
+            key = (*words, action.dest)
+            seen.add(key)
+            if key not in CLI_ONLY:
+                assert key in library, f"{key} has a default the test does not know: {value!r}"
+                assert value == library[key], key
+                assert f"(default: {value})" in " ".join(p.format_help().split()), key
+    assert seen == set(library) | CLI_ONLY
+
+
+def test_the_model_options_leave_unset_values_to_the_library():
+    from fer_utils.cli import _model_spec
+    from fer_utils.loading import ModelSpec
+    from fer_utils.paths import SHIPPED_MODEL
+    from fer_utils.pipeline import Preprocessing
+
+    spec = _model_spec(parser().parse_args(["predict", "x.jpg"]))
+    assert spec == ModelSpec(str(SHIPPED_MODEL.resolve()))
+    spec = _model_spec(parser().parse_args(["predict", "x.jpg", "--input-size", "64"]))
+    assert spec.preprocessing == Preprocessing(input_size=64)
+    assert spec.prior_correction == ModelSpec.prior_correction
+
+
+def test_a_successful_command_prints_only_its_own_output(samples):
+    # oneDNN on, as it is by default on recent Intel CPUs: its start-up lines are the ones
+    # that TF_CPP_MIN_LOG_LEVEL does not silence.
+    env = {**os.environ, "TF_ENABLE_ONEDNN_OPTS": "1"}
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)
+    done = subprocess.run([sys.executable, "-m", "fer_utils.cli", "predict",
+                           str(samples["single_face.jpg"])], capture_output=True, text=True,
+                          env=env, timeout=300)
+    assert (done.returncode, done.stderr) == (0, "")
+    assert json.loads(done.stdout)["file"].endswith("single_face.jpg")
 
 
 def test_choices_are_the_librarys_constants():

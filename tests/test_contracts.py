@@ -3,6 +3,7 @@
 import importlib
 import json
 import pkgutil
+import re
 from unittest import mock
 
 import cv2
@@ -83,3 +84,10 @@ def test_licence_and_credits():
         assert credit in readme
     assert "make reports" in readme and "make test" in readme
     assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_contributing_names_every_test_file_that_is_not_named_for_a_module():
+    modules = {p.stem for p in (ROOT / "fer_utils").glob("*.py")}
+    across = {p.name for p in (ROOT / "tests").glob("test_*.py")
+              if p.stem.removeprefix("test_") not in modules}
+    assert set(re.findall(r"`(test_\w+\.py)`", (ROOT / "CONTRIBUTING.md").read_text())) == across

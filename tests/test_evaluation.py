@@ -13,6 +13,7 @@ from fer_utils import evaluation as ev
 from fer_utils.artifacts import export_model
 from fer_utils.cli import main
 from fer_utils.data import load_fer2013_csv
+from fer_utils.images import reframe
 from fer_utils.labels import EMOTIONS
 from fer_utils.model import FaceClassifier, build_seed_cnn
 
@@ -151,6 +152,33 @@ def test_bootstrap_interval_holds_the_estimate_narrows_with_n_and_is_seeded():
         assert ci != ev.bootstrap_ci(labels, probs, resamples=1000, seed=1)
     # The width shrinks like 1/sqrt(n): 20 times the rows, about a 4.5 times narrower interval.
     assert widths[1] < widths[0] / 3
+
+
+def test_share_interval_matches_the_accuracy_interval_and_counts_only_its_faces():
+    labels, probs = _scored(700, 0.6, seed=3)
+    correct = probs.argmax(1) == labels
+    # The accuracy interval is the interval of the share of faces classified right.
+    assert ev.share_ci(labels, correct) == pytest.approx(ev.bootstrap_ci(labels, probs)["accuracy"])
+    among = np.arange(len(labels)) % 2 == 0
+    low, high = ev.share_ci(labels, correct, among)
+    assert low <= correct[among].mean() <= high
+    assert ev.share_ci(labels, correct | ~among, among) == [low, high]  # others do not count
+    assert ev.share_ci(labels, np.ones(len(labels), bool)) == [1.0, 1.0]
+
+
+def test_scale_tta_averages_the_faces_zoomed_out_as_they_are_and_zoomed_in(untrained):
+    faces = np.random.default_rng(1).integers(0, 256, (4, 48, 48), dtype=np.uint8)
+    views = ev.tta_views(faces, "scales")
+    assert len(views) == len(ev.TTA_SCALES) == 3
+    for view, scale in zip(views, ev.TTA_SCALES, strict=True):
+        np.testing.assert_array_equal(view, reframe(faces, scale))
+    np.testing.assert_array_equal(views[ev.TTA_SCALES.index(1.0)], faces)
+    both = ev.tta_views(faces, "flip+scales")
+    assert len(both) == 6
+    for view, mirrored in zip(both[:3], both[3:], strict=True):
+        np.testing.assert_array_equal(mirrored, view[:, :, ::-1])
+    expected = np.mean([untrained.predict(reframe(faces, s)) for s in ev.TTA_SCALES], axis=0)
+    np.testing.assert_allclose(ev.predict_faces(untrained, faces, "scales"), expected, atol=1e-6)
 
 
 def test_resamples_keep_every_class_size():

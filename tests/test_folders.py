@@ -57,3 +57,13 @@ def test_unreadable_images_are_named(tmp_path):
         assert len(load_image_folders(tmp_path, skip_unreadable=True)) == 1
     with pytest.raises(DataError, match="no images found"):
         load_image_folders(tmp_path / "train" / "happy")
+
+
+def test_a_folder_that_is_no_emotion_or_split_is_named(tmp_path):
+    _write(tmp_path / "train" / "happiness" / "0.png", np.zeros((48, 48), np.uint8))
+    with pytest.raises(DataError, match=r"happiness.0\.png: unknown emotion 'happiness'; use"):
+        load_image_folders(tmp_path)
+    (tmp_path / "train").rename(tmp_path / "training")
+    (tmp_path / "training" / "happiness").rename(tmp_path / "training" / "happy")
+    with pytest.raises(DataError, match="0.png: expected train/ or test/"):
+        load_image_folders(tmp_path)

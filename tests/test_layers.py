@@ -2,6 +2,7 @@
 
 import ast
 import importlib
+import re
 from pathlib import Path
 
 import pytest
@@ -101,3 +102,13 @@ def test_every_module_lists_its_public_names_in_all(module):
         and any(getattr(t, "id", None) == "__all__" for t in node.targets)))
     assert sorted(listed) == sorted(set(listed)), f"{module}.__all__ names a name twice"
     assert set(listed) == _public_definitions(path)
+
+
+def test_the_readme_shows_the_layers_as_they_are():
+    readme = (PACKAGE.parent / "README.md").read_text()
+    layout = readme[readme.index("in layers ("):readme.index("The public API")]
+    names = [name for name, _ in fer_utils.LAYERS]
+    parts = re.split(rf"\n\s+({'|'.join(names)})\s{{2,}}", layout)[1:]
+    shown = [(name, tuple(re.findall(r"\w+", modules))) for name, modules in
+             zip(parts[::2], parts[1::2], strict=True)]
+    assert shown == list(fer_utils.LAYERS)

@@ -1,9 +1,11 @@
 """The tf.data pipeline: reproducible per epoch, resumable, and augmentation that is sane."""
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from fer_utils.pipeline import (
+    SCALES,
     Augmentation,
     Preprocessing,
     augment,
@@ -37,6 +39,11 @@ def test_preprocessing_scales_and_resizes():
     assert float(preprocess(faces, Preprocessing()).numpy().max()) == 1.0
     wide = preprocess(faces, Preprocessing(64, "symmetric")).numpy()
     assert wide.shape == (2, 64, 64, 1) and np.allclose(wide, 1.0)
+
+
+def test_an_unknown_scale_is_refused_with_the_known_ones():
+    with pytest.raises(ValueError, match=f"scale must be one of {', '.join(SCALES)}, not 'x'"):
+        Preprocessing(scale="x")
 
 
 def test_flip_mirrors_and_augmentation_keeps_shape_and_range(faces_and_labels):

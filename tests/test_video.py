@@ -15,7 +15,14 @@ from fer_utils.geometry import iou
 from fer_utils.images import to_gray
 from fer_utils.speaker import METRICS, THIRDS, speaker_metrics
 from fer_utils.tracking import IoUTracker, Smoothing, TrackSmoother
-from fer_utils.video import COLUMNS, SCHEMA_VERSION, SUMMARY_SCHEMA, analyze, read_ahead
+from fer_utils.video import (
+    COLUMNS,
+    SCHEMA_VERSION,
+    SUMMARY_SCHEMA,
+    analyze,
+    read_ahead,
+    summary_table,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -139,7 +146,9 @@ def test_a_face_throughout(samples, untrained, tmp_path):
     assert list(summary["faces"]) == ["0"]  # one face, one stable id
     face = summary["faces"]["0"]
     assert sum(face["emotion_share"].values()) == pytest.approx(1, abs=1e-3)
-    assert sum(face["valence_share"].values()) == pytest.approx(1, abs=1e-3)
+    # One positive share (confident labels), under the name the speaker figures give it.
+    assert "valence_share" not in face and 0 <= face["positive_share"] <= 1
+    assert summary_table(summary).loc["0", "positive_share"] == face["positive_share"]
     frames = pd.read_csv(tmp_path / "frames.csv")
     assert list(frames.columns) == COLUMNS and frames["face_id"].eq(0).all()
     np.testing.assert_allclose(frames[list(COLUMNS[7:14])].sum(axis=1), 1, atol=1e-3)
@@ -155,7 +164,7 @@ def test_speaker_figures_on_the_real_clip(samples, untrained):
     result = analyze(samples["WolfgangLanger_Pexels.mp4"], untrained, None, every=2,
                      max_seconds=6, progress=False)
     summary = result.summary
-    assert summary["schema_version"] == 2 and set(METRICS) | {"thirds"} <= set(SUMMARY_SCHEMA)
+    assert summary["schema_version"] == 3 and set(METRICS) | {"thirds"} <= set(SUMMARY_SCHEMA)
     face = summary["faces"]["0"]
     for figures in (summary, face, *summary["thirds"].values(), *face["thirds"].values()):
         assert figures["face_share"] == 1.0  # the speaker is in every frame
