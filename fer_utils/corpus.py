@@ -181,16 +181,16 @@ def analyze_many(paths: Iterable[str | Path], out: str | Path, workers: int = 1,
     settings = settings_key(model, options)
     rows = {video: completed_row(folders[video], settings) for video in videos}
     todo = [video for video in videos if rows[video] is None]
-    bar = tqdm(total=len(videos), initial=len(videos) - len(todo), unit="video",
-               desc="videos", disable=not progress)
     results = (_in_process(todo, folders, model, options, progress)
                if workers == 1 and scheduler is None else
                _on_dask(todo, folders, model, options, workers, scheduler))
     out.mkdir(parents=True, exist_ok=True)
-    for video, row in results:
-        rows[video] = row
-        write_corpus(out, [r for r in rows.values() if r is not None])
-        bar.update()
-    bar.close()
+    # Closed however the loop ends, so that an interrupt's message starts a line of its own.
+    with tqdm(total=len(videos), initial=len(videos) - len(todo), unit="video",
+              desc="videos", disable=not progress) as bar:
+        for video, row in results:
+            rows[video] = row
+            write_corpus(out, [r for r in rows.values() if r is not None])
+            bar.update()
     write_corpus(out, list(rows.values()))
     return pd.read_csv(out / "corpus.csv")
