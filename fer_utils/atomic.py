@@ -6,11 +6,14 @@ import errno
 import json
 import os
 import secrets
+import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["ADVICE", "explain_os_error", "atomic_path", "write_text", "write_json"]
+__all__ = ["ADVICE", "PAUSE_AT", "explain_os_error", "atomic_path", "write_text", "write_json",
+           "pause_point"]
 
 # What to do about the operating-system errors a user can fix.
 ADVICE = {
@@ -24,6 +27,9 @@ ADVICE = {
     errno.ENOTDIR: "a file is in the way where a folder is needed; pick another path",
     errno.EISDIR: "pass a file, not a folder",
 }
+
+# Tests only: the name of a pause_point at which the process stops and waits to be killed.
+PAUSE_AT = "FER_KIT_PAUSE_AT"
 
 
 def explain_os_error(error: OSError, path: str | Path | None = None) -> str:
@@ -69,3 +75,13 @@ def _plain(value: object) -> object:
     if isinstance(value, Path):
         return str(value)
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def pause_point(name: str) -> None:
+    """A point between two writes that a kill must not spoil. When $FER_KIT_PAUSE_AT names it,
+    the process says so on stderr and waits there, so a test can kill it at exactly this
+    point; otherwise it does nothing."""
+    if os.environ.get(PAUSE_AT) == name:
+        print(f"paused at {name}", file=sys.stderr, flush=True)
+        while True:
+            time.sleep(60)

@@ -23,8 +23,8 @@ from .peer import child_environment, install_fer
 
 __all__ = [
     "timed", "bench_load", "bench_train_input", "bench_inference", "detection_agreement",
-    "VIDEO_PRESETS", "bench_video", "bench_batch", "concat_video", "bench_memory", "bench_framing",
-    "SECTIONS", "run_benchmarks", "save", "markdown",
+    "VIDEO_PRESETS", "bench_video", "bench_batch", "concat_video", "upscaled_clip", "bench_memory",
+    "bench_framing", "SECTIONS", "run_benchmarks", "save", "markdown",
 ]
 
 
@@ -74,6 +74,11 @@ def _case(task: str, *args: str) -> dict:
         from .video import analyze
 
         analyze(args[0], load_model(args[1]), None, annotate=False, progress=False)
+    elif task == "video-out":
+        from .artifacts import load_model
+        from .video import analyze
+
+        analyze(args[0], load_model(args[1]), args[2], progress=False)
     elif task == "video-fer":
         from .peer import fer_video_fps
 
@@ -243,7 +248,10 @@ def bench_batch(clip: Path, model: Path, scratch: Path, tiny: bool) -> dict:
     2 workers, cluster start-up and model loading included, as a user waits for them."""
     from .corpus import analyze_many
     from .loading import ModelSpec
+    from .options import RANGES
 
+    if RANGES["workers"].high < 2:
+        return {"skipped": f"2 workers are more than this machine allows: {RANGES['workers'].why}"}
     count = 2 if tiny else 6
     folder = scratch / "talks"
     folder.mkdir(exist_ok=True)
@@ -279,8 +287,22 @@ def concat_video(clip: Path, times: int, out: Path) -> Path:
     return out
 
 
+def upscaled_clip(clip: Path, seconds: float, size: tuple[int, int], out: Path) -> Path:
+    """The first `seconds` of the clip scaled to `size` (width, height), encoded as H.264."""
+    import imageio_ffmpeg
+
+    with atomic_path(out) as tmp:
+        subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-y", "-i",
+                        str(clip), "-t", str(seconds), "-vf", f"scale={size[0]}:{size[1]}", "-an",
+                        "-c:v", "libx264", "-preset", "veryfast", "-f", "mp4", str(tmp)],
+                       check=True)
+    return out
+
+
 def bench_memory(clip: Path, model: Path, scratch: Path, tiny: bool) -> dict:
-    """Peak memory of the analysis on the clip and on the clip ten times over."""
+    """Peak memory of the analysis on the clip and on the clip ten times over; and of a full
+    analysis (annotated video included) of a 4K copy of its first 5 s, repeated 1, 2, 4 and
+    8 times, which must not grow with the length."""
     source = clip
     if tiny:
         source = scratch / "short.mp4"
@@ -291,10 +313,20 @@ def bench_memory(clip: Path, model: Path, scratch: Path, tiny: bool) -> dict:
     long = concat_video(source, 10, scratch / f"{source.stem}_x10.mp4")
     single = _child("video", str(source), str(model))
     tenfold = _child("video", str(long), str(model))
-    return {"input": str(source), "peak_mb_1x": round(single["peak_mb"], 1),
-            "peak_mb_10x": round(tenfold["peak_mb"], 1), "seconds_1x": single["seconds"],
-            "seconds_10x": tenfold["seconds"],
-            "ratio_10x": round(tenfold["peak_mb"] / single["peak_mb"], 3)}
+    result = {"input": str(source), "peak_mb_1x": round(single["peak_mb"], 1),
+              "peak_mb_10x": round(tenfold["peak_mb"], 1), "seconds_1x": single["seconds"],
+              "seconds_10x": tenfold["seconds"],
+              "ratio_10x": round(tenfold["peak_mb"] / single["peak_mb"], 3)}
+    size, seconds, repeats = ((1280, 720), 0.5, (1, 2)) if tiny else ((3840, 2160), 5, (1, 2, 4, 8))
+    high = upscaled_clip(clip, seconds, size, scratch / "high.mp4")
+    result["high_input"] = f"the first {seconds} s at {size[0]}x{size[1]}, repeated"
+    for times in repeats:
+        video = high if times == 1 else concat_video(high, times, scratch / f"high_x{times}.mp4")
+        run = _child("video-out", str(video), str(model), str(scratch / f"high_out{times}"))
+        result[f"high_peak_mb_{times}x"] = round(run["peak_mb"], 1)
+    result["high_ratio_longest"] = round(result[f"high_peak_mb_{repeats[-1]}x"] /
+                                         result["high_peak_mb_1x"], 3)
+    return result
 
 
 def bench_framing(dataset, model: Path, tiny: bool) -> dict:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import tempfile
+import threading
 import time
 import traceback
 import warnings
@@ -15,14 +17,15 @@ from pathlib import Path
 
 from .atomic import explain_os_error, write_text
 from .defaults import choices, default
-from .options import argument_type
+from .options import WORKER_MEMORY_GB, argument_type
 from .paths import BENCH_DIR, REPORTS_DIR, ROOT, SHIPPED_MODEL
 
-__all__ = ["PARTIAL", "choice_of", "PER_MODEL", "IN_FRAME", "COMMANDS",
+__all__ = ["PARTIAL", "choice_of", "PER_MODEL", "IN_FRAME", "COMMANDS", "KEPT", "Interrupted",
            "parser", "main"]
 
 # Exit codes: 0 done, 1 a bug (traceback logged), 2 an error in the input or options,
-# PARTIAL outputs written that miss part of the input (a broken video, a failed talk).
+# PARTIAL outputs written that miss part of the input (a broken video, a failed talk),
+# 128 + the signal (130 Ctrl-C, 143 SIGTERM) interrupted, every output as it was or whole.
 PARTIAL = 3
 
 
@@ -44,10 +47,14 @@ class _HelpFormatter(argparse.HelpFormatter):
 
 
 class _Parser(argparse.ArgumentParser):
-    """An argument parser (and subcommand parsers) whose help shows the defaults."""
+    """An argument parser (and subcommand parsers) whose help shows the defaults and that
+    refuses an option on one line, saying where the usage is."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, formatter_class=_HelpFormatter, **kwargs)
+
+    def error(self, message: str) -> None:
+        self.exit(2, f"{self.prog}: error: {message} (usage: {self.prog} --help)\n")
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -106,8 +113,9 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
                    "the finetune profile needs it)")
     p.add_argument("--seed", type=int)
     p.add_argument("--skip-bad-rows", action="store_true")
-    p.add_argument("--cpu-devices", type=int, default=0,
-                   help="split the CPU into N logical devices (MirroredStrategy)")
+    p.add_argument("--cpu-devices", type=argument_type("cpu_devices"),
+                   help="split the CPU into N logical devices (MirroredStrategy; default: "
+                   "one device)")
     p.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2],
                    help="0 silent, 1 progress bar, 2 one line per epoch and the export logs")
     p.set_defaults(handler=_train)
@@ -144,9 +152,11 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
     synth = data.add_parser("synth", help="write synthetic faces as a FER-2013 CSV")
     synth.add_argument("--out", type=Path, required=True)
     sizes = default("synth", "SPLIT_SIZES")
-    synth.add_argument("--train", type=int, default=sizes["Training"], help="Training faces")
-    synth.add_argument("--val", type=int, default=sizes["PublicTest"], help="PublicTest faces")
-    synth.add_argument("--test", type=int, default=sizes["PrivateTest"],
+    synth.add_argument("--train", type=argument_type("n_train"), default=sizes["Training"],
+                       help="Training faces")
+    synth.add_argument("--val", type=argument_type("n_val"), default=sizes["PublicTest"],
+                       help="PublicTest faces")
+    synth.add_argument("--test", type=argument_type("n_test"), default=sizes["PrivateTest"],
                        help="PrivateTest faces")
     synth.add_argument("--seed", type=int, default=default("synth", "write_synthetic_csv.seed"),
                        help="random seed of the drawing")
@@ -338,8 +348,10 @@ def _add_video(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, required=True,
                    help="output folder (frames.csv, timeline.csv, summary.json, annotated.mp4, "
                    "timeline.png); for several videos, one folder each under it and corpus.csv")
-    p.add_argument("--workers", type=int, default=default("corpus", "analyze_many.workers"),
-                   help="videos analysed at once on a local Dask cluster (1: in this process)")
+    p.add_argument("--workers", type=argument_type("workers"),
+                   default=default("corpus", "analyze_many.workers"),
+                   help="videos analysed at once on a local Dask cluster (1: in this process; "
+                   f"at most one per core and per {WORKER_MEMORY_GB:g} GB of memory)")
     p.add_argument("--scheduler", help="address of a running Dask scheduler (tcp://HOST:8786)")
     _video_options(p)
     p.set_defaults(handler=_analyze)
@@ -476,11 +488,14 @@ def _report(args: argparse.Namespace) -> int:
 
     values = {key: yaml.safe_load(value) for key, value in args.parameter}
     results = run_reports(args.names or None, values, args.out, data=args.data)
-    failed = [r.name for r in results if r.error]
+    failed = [r for r in results if r.error]
     print(f"{len(results) - len(failed)} of {len(results)} reports rendered; "
           f"index: {args.out / 'index.html'}")
-    if failed:
-        print(f"failed: {', '.join(failed)}", file=sys.stderr)
+    for r in failed:
+        page = f"this run's page: {r.html}" if r.html else "no page was written"
+        kept = "; its last good page is kept" if (args.out / f"{r.name}.html").exists() else ""
+        print(f"fer-kit report: {r.name} failed at {' '.join(r.error.split())} ({page}{kept})",
+              file=sys.stderr)
     return 1 if failed else 0
 
 
@@ -539,6 +554,40 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+# What an interrupted command leaves behind, for its one line.
+KEPT = {"analyze": "finished results in --out are kept as they were (a batch keeps its "
+                   "finished videos and resumes when run again)",
+        "evaluate": "earlier results in --out are kept as they were",
+        "train": "the run folder keeps its last finished epoch; run the same command to resume",
+        "report": "the pages of earlier runs are kept"}
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C's KeyboardInterrupt so that a run stops the same way."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise Interrupted(signum)
+
+
+@contextmanager
+def _interrupts() -> Iterator[None]:
+    """SIGTERM interrupts a command as Ctrl-C (SIGINT) does: its cleanup runs, so that every
+    output keeps its last complete state."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 @contextmanager
 def _one_line_warnings() -> Iterator[None]:
     """Show warnings as `warning: message`, without Python's file and source line."""
@@ -569,11 +618,13 @@ def main(argv: list[str] | None = None) -> int:
     anything else is a bug: one line and a traceback file, exit 1 (--debug: the traceback)."""
     args = parser().parse_args(argv)
     try:
-        with _one_line_warnings():
+        with _one_line_warnings(), _interrupts():
             return int(args.handler(args) or 0)
-    except KeyboardInterrupt:
-        print(f"fer-kit {args.command}: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:
+        signum = getattr(e, "signum", signal.SIGINT)
+        print(f"fer-kit {args.command}: interrupted ({signal.Signals(signum).name}); "
+              f"{KEPT.get(args.command, 'nothing was written')}.", file=sys.stderr)
+        return 128 + signum
     except (ValueError, OSError) as e:
         if args.debug:
             raise

@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from .atomic import atomic_path, write_json
 from .loading import ModelSpec, cached_classifier
+from .options import check
 from .paths import SHIPPED_MODEL
 from .speaker import EVIDENCE, METRICS
 from .video import analyze
@@ -168,8 +169,7 @@ def analyze_many(paths: Iterable[str | Path], out: str | Path, workers: int = 1,
     `workers` > 1 starts a local Dask cluster; `scheduler` ("tcp://host:8786") uses a
     running one. Returns the corpus table.
     """
-    if workers < 1:
-        raise ValueError(f"--workers must be at least 1, not {workers}")
+    check("workers", workers)
     out, model = Path(out), model or ModelSpec()
     if scheduler is None and not Path(model.path).exists():  # remote workers check their own
         raise FileNotFoundError(f"{model.path}: no such model file; the shipped one is "
@@ -179,16 +179,16 @@ def analyze_many(paths: Iterable[str | Path], out: str | Path, workers: int = 1,
     settings = settings_key(model, options)
     rows = {video: completed_row(folders[video], settings) for video in videos}
     todo = [video for video in videos if rows[video] is None]
-    bar = tqdm(total=len(videos), initial=len(videos) - len(todo), unit="video",
-               desc="videos", disable=not progress)
     results = (_in_process(todo, folders, model, options, progress)
                if workers == 1 and scheduler is None else
                _on_dask(todo, folders, model, options, workers, scheduler))
     out.mkdir(parents=True, exist_ok=True)
-    for video, row in results:
-        rows[video] = row
-        write_corpus(out, [r for r in rows.values() if r is not None])
-        bar.update()
-    bar.close()
+    # Closed however the loop ends, so that an interrupt's message starts a line of its own.
+    with tqdm(total=len(videos), initial=len(videos) - len(todo), unit="video",
+              desc="videos", disable=not progress) as bar:
+        for video, row in results:
+            rows[video] = row
+            write_corpus(out, [r for r in rows.values() if r is not None])
+            bar.update()
     write_corpus(out, list(rows.values()))
     return pd.read_csv(out / "corpus.csv")

@@ -85,8 +85,15 @@ def check_face_model(model: keras.Model, source: str) -> None:
 
 
 def correct_for_prior(probs: np.ndarray, prior: np.ndarray, tau: float) -> np.ndarray:
-    """Logit adjustment (Menon et al. 2021): log p - tau * log prior, renormalised per row."""
-    adjusted = np.asarray(probs, np.float64) * np.asarray(prior, np.float64) ** -tau
+    """Logit adjustment (Menon et al. 2021): log p - tau * log prior, renormalised per row.
+
+    Computed in log space (a softmax of the adjusted logits), so that every tau the options
+    allow gives finite probabilities that sum to 1.
+    """
+    with np.errstate(divide="ignore"):  # a probability that underflowed to 0 stays 0
+        logits = np.log(np.asarray(probs, np.float64)) - tau * np.log(np.asarray(prior,
+                                                                                  np.float64))
+    adjusted = np.exp(logits - logits.max(axis=1, keepdims=True))
     return (adjusted / adjusted.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
@@ -116,6 +123,11 @@ class FaceClassifier:
 
     def __post_init__(self) -> None:
         check_face_model(self.model, self.name)
+        size = self.model.input_shape[1]
+        if size is not None and size != self.preprocessing.input_size:
+            raise ValueError(f"{self.name} takes {size}x{size} faces, but the input size given "
+                             f"is {self.preprocessing.input_size}; leave --input-size out (the "
+                             f"model says its own) or pass {size}.")
         check("prior_correction", self.prior_correction)
         if self.prior_correction and self.prior is None:
             raise ValueError(

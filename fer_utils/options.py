@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
 __all__ = [
     "Range", "POSITIVE", "NON_NEGATIVE", "COUNT", "NON_NEGATIVE_COUNT", "FRACTION",
-    "PROBABILITY", "RANGES", "check", "check_values", "check_fields", "argument_type",
+    "PROBABILITY", "WORKER_MEMORY_GB", "MAX_PRIOR_CORRECTION", "usable_cores", "memory_gb",
+    "worker_limit", "RANGES", "check", "check_values", "check_fields", "argument_type",
 ]
 
 
@@ -26,6 +28,7 @@ class Range:
     low_open: bool = False
     high_open: bool = False
     integer: bool = False
+    why: str = ""  # the reason for the bounds, said with them
 
     def __contains__(self, value: float) -> bool:
         if not math.isfinite(value):
@@ -36,10 +39,11 @@ class Range:
 
     def __str__(self) -> str:
         kind = "an integer" if self.integer else "a finite number"
+        why = f" ({self.why})" if self.why else ""
         if self.high is None:
-            return f"{kind} {'>' if self.low_open else '>='} {self.low:g}"
+            return f"{kind} {'>' if self.low_open else '>='} {self.low:g}{why}"
         return (f"{kind} in {'(' if self.low_open else '['}{self.low:g}, "
-                f"{self.high:g}{')' if self.high_open else ']'}")
+                f"{self.high:g}{')' if self.high_open else ']'}{why}")
 
 
 POSITIVE = Range(0, low_open=True)
@@ -48,6 +52,37 @@ COUNT = Range(1, integer=True)
 NON_NEGATIVE_COUNT = Range(0, integer=True)
 FRACTION = Range(0, 1, high_open=True)  # a share or probability below 1
 PROBABILITY = Range(0, 1)
+# One Dask worker's peak memory while it analyses an HD talk: TensorFlow, the model and the
+# decoding, detection and classification queues.
+WORKER_MEMORY_GB = 2.0
+# Beyond this the Training prior (rarest class about 1.5%, commonest 25%) outweighs any
+# model's probabilities by more than e^28: predictions only rank the classes by rarity.
+MAX_PRIOR_CORRECTION = 10.0
+
+
+def usable_cores() -> int:
+    """The CPU cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def memory_gb() -> float | None:
+    """This machine's physical memory in GB, or None where the system does not say."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def worker_limit() -> Range:
+    """The allowed --workers: at least 1, at most one per core and per WORKER_MEMORY_GB."""
+    cores, memory = usable_cores(), memory_gb()
+    by_memory = cores if memory is None else int(memory // WORKER_MEMORY_GB)
+    reason = (f"this machine has {cores} cores" + ("" if memory is None else
+              f" and {memory:.0f} GB of memory, and each worker needs about "
+              f"{WORKER_MEMORY_GB:g} GB") + "; more workers than that only wait for each other "
+              "or run out of memory")
+    return Range(1, max(1, min(cores, by_memory)), integer=True, why=reason)
+
 
 RANGES: dict[str, Range] = {
     # training
@@ -66,8 +101,12 @@ RANGES: dict[str, Range] = {
     "fragment_size": FRACTION, "min_track_s": NON_NEGATIVE, "join_gap_s": NON_NEGATIVE,
     "join_shift": NON_NEGATIVE,
     # models and data
-    "input_size": Range(8, integer=True), "images": COUNT, "prior_correction": NON_NEGATIVE,
-    "per_class": COUNT,
+    "input_size": Range(8, integer=True), "images": COUNT, "per_class": COUNT,
+    "prior_correction": Range(0, MAX_PRIOR_CORRECTION, why="larger values only rank the "
+                              "classes by rarity"),
+    "n_train": NON_NEGATIVE_COUNT, "n_val": NON_NEGATIVE_COUNT, "n_test": NON_NEGATIVE_COUNT,
+    # running
+    "workers": worker_limit(), "cpu_devices": COUNT,
 }
 
 

@@ -1,10 +1,25 @@
-"""One writer per output folder: a lock, a private staging folder, and a manifest written last.
+"""One writer per output folder: a lock, a private staging folder, and a commit that completes.
 
-A run that writes a folder (an analysis, a training run, an evaluation) holds `.fer-kit.lock`
-(its PID and host) while it works, writes its files into `.run-<id>/` inside the folder, and
-moves them into place only when it has finished. `manifest.json` comes last and names the
-run and every file it wrote, so a folder whose manifest is missing was interrupted while
-its files were being replaced.
+A run that writes a folder (an analysis, an evaluation, a training run) holds `.fer-kit.lock`
+(its PID and host) while it works. An analysis or an evaluation writes its files into
+`.run-<id>/` inside the folder and commits them as one set, in four moves:
+
+1. the new `manifest.json` (the run, its kind, each file's size and SHA-256, and the files of
+   the previous set of the same kind that the new one drops) is written into the staging
+   folder. This is the commit point: from here on the new set is the folder's;
+2. the folder's old `manifest.json` is removed;
+3. each staged file moves into place, and the dropped files of the previous set are deleted;
+4. the new `manifest.json` moves into place, and the empty staging folder goes.
+
+A run stopped before move 1 (killed, interrupted, failed) leaves the old set as it was; the
+next run that takes the folder discards its staging folder. A run stopped after move 1 is
+finished by the next run that takes the folder, before that run does anything else.
+
+How a reader tells which set it sees: while `manifest.json` is present, the files it lists are
+those of the run it names, whole. While it is missing, a commit is under way (or was cut short,
+and the next run finishes it): `committed_set` finds the new set's files wherever they are now,
+and an app can wait and read again. A reader that must know that nothing changed while it
+read reads `manifest.json` again afterwards: the same `run` both times means one set.
 """
 
 from __future__ import annotations
@@ -21,21 +36,31 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .atomic import write_json
+from .atomic import pause_point, write_json
 
 __all__ = [
-    "LOCK", "MANIFEST", "STALE_SECONDS", "FolderInUse", "new_run_id", "output_folder",
-    "output_lock", "sha256_file", "write_manifest", "visible_files", "manifest_files",
-    "OutputSet", "output_set",
+    "LOCK", "MANIFEST", "STATE", "STALE_SECONDS", "WRITES_INTO", "FolderInUse",
+    "FolderOfAnotherKind", "new_run_id", "output_folder", "output_lock", "sha256_file",
+    "write_manifest", "visible_files", "committed_set", "folder_kind", "check_kind",
+    "finish_commits", "OutputSet", "output_set",
 ]
 
 LOCK = ".fer-kit.lock"
 MANIFEST = "manifest.json"
+STATE = "state.json"  # a training run's progress: it marks a training folder before its manifest
 STALE_SECONDS = 10.0  # a lock file still empty after this long was left by a crash
+# The kinds of folder a run of each kind may write into: its own kind, and an evaluation may
+# go beside the model in a training run's folder (and a training run resume there).
+WRITES_INTO = {"analysis": ("analysis",), "evaluation": ("evaluation", "training"),
+               "training": ("training", "evaluation")}
 
 
 class FolderInUse(OSError):
     """Raised when another live run holds the output folder."""
+
+
+class FolderOfAnotherKind(ValueError):
+    """Raised when a run would write into a folder that another kind of run wrote."""
 
 
 def new_run_id() -> str:
@@ -96,8 +121,9 @@ def _take(lock: Path, run: str) -> bool:
 
 
 @contextmanager
-def output_lock(folder: str | Path, run: str | None = None) -> Iterator[str]:
-    """Hold the folder's lock for the block (yields the run id); takes over a dead run's."""
+def output_lock(folder: str | Path, kind: str, run: str | None = None) -> Iterator[str]:
+    """Hold the folder's lock for a run of `kind` (yields the run id): takes over a dead run's
+    lock, refuses a folder of another kind, then finishes a commit a killed run left."""
     folder = output_folder(folder)
     run = run or new_run_id()
     lock = folder / LOCK
@@ -114,6 +140,8 @@ def output_lock(folder: str | Path, run: str | None = None) -> Iterator[str]:
         except FileNotFoundError:
             pass
     try:
+        check_kind(folder, kind)
+        finish_commits(folder)
         yield run
     finally:
         if (_holder(lock) or {}).get("run") == run:
@@ -129,13 +157,17 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def write_manifest(folder: Path, names: list[str], run: str, kind: str) -> Path:
-    """manifest.json: the run (and its kind) that wrote the folder, each file's SHA-256."""
+def _manifest(folder: Path, names: list[str], run: str, kind: str) -> dict:
+    """A manifest: the run (and its kind) that wrote the files in `folder`, each one's SHA-256."""
     files = {name: {"bytes": (folder / name).stat().st_size,
                     "sha256": sha256_file(folder / name)} for name in sorted(names)}
-    return write_json(folder / MANIFEST, {
-        "kind": kind, "run": run, "host": socket.gethostname(), "pid": os.getpid(),
-        "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "files": files})
+    return {"kind": kind, "run": run, "host": socket.gethostname(), "pid": os.getpid(),
+            "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "files": files}
+
+
+def write_manifest(folder: Path, names: list[str], run: str, kind: str) -> Path:
+    """manifest.json: the run (and its kind) that wrote the folder, each file's SHA-256."""
+    return write_json(folder / MANIFEST, _manifest(folder, names, run, kind))
 
 
 def visible_files(folder: Path) -> list[str]:
@@ -144,19 +176,81 @@ def visible_files(folder: Path) -> list[str]:
                   if p.is_file() and not p.name.startswith(".") and p.name != MANIFEST)
 
 
-def manifest_files(folder: Path, kind: str) -> list[str]:
-    """The plain file names the folder's manifest lists when a run of `kind` wrote it."""
+def _read(path: Path) -> dict | None:
+    """A JSON file's content, or None when it is missing or unreadable."""
     try:
-        manifest = json.loads((folder / MANIFEST).read_text())
+        return json.loads(path.read_text())
     except (OSError, ValueError):
-        return []
-    if manifest.get("kind") != kind:
-        return []
-    return [name for name in manifest.get("files", {}) if Path(name).name == name]
+        return None
+
+
+def committed_set(folder: str | Path) -> tuple[dict, dict[str, Path]] | None:
+    """The manifest of the folder's last committed set and where each of its files is now
+    (still staged, or in place), even in the middle of a commit; None if there is none."""
+    folder = Path(folder)
+    for _ in range(3):  # a commit may move the staged manifest while this looks for it
+        for staged in sorted(folder.glob(f".run-*/{MANIFEST}")):
+            manifest = _read(staged)
+            if manifest is not None:
+                return manifest, {name: staged.parent / name if (staged.parent / name).exists()
+                                  else folder / name for name in manifest["files"]}
+        manifest = _read(folder / MANIFEST)
+        if manifest is not None:
+            return manifest, {name: folder / name for name in manifest["files"]}
+        if not list(folder.glob(f".run-*/{MANIFEST}")):
+            return None
+    return None
+
+
+def folder_kind(folder: str | Path) -> str | None:
+    """The kind of run that wrote the folder (from its manifest; a training run's state marks
+    its folder before the manifest exists), or None for a new folder."""
+    found = committed_set(folder)
+    if found is not None:
+        return found[0].get("kind")
+    return "training" if (Path(folder) / STATE).exists() else None
+
+
+def check_kind(folder: str | Path, kind: str) -> None:
+    """Refuse to write a run of `kind` into a folder that another kind of run wrote."""
+    found = folder_kind(folder)
+    if found is not None and found not in WRITES_INTO[kind]:
+        raise FolderOfAnotherKind(
+            f"{folder} holds the files of an earlier {found} run (its {MANIFEST} or {STATE} "
+            f"says so); {kind} results written there would mix with them. Pass another output "
+            "folder (nothing was changed).")
+
+
+def _finish(folder: Path, stage: Path) -> None:
+    """Moves 2 to 4 of a commit whose manifest is staged; safe to repeat after a kill."""
+    manifest = json.loads((stage / MANIFEST).read_text())
+    (folder / MANIFEST).unlink(missing_ok=True)
+    pause_point("commit:unlisted")
+    for name in manifest["files"]:
+        if (stage / name).exists():
+            os.replace(stage / name, folder / name)
+            pause_point(f"commit:moved:{name}")
+    for name in manifest.get("drops", []):
+        (folder / name).unlink(missing_ok=True)
+        pause_point(f"commit:dropped:{name}")
+    os.replace(stage / MANIFEST, folder / MANIFEST)
+    pause_point("commit:listed")
+    shutil.rmtree(stage, ignore_errors=True)
+
+
+def finish_commits(folder: Path) -> None:
+    """Finish a commit that a killed run left staged with its manifest; discard staging
+    folders without one (their runs stopped before committing). Call with the lock held."""
+    stages = sorted(folder.glob(".run-*"), key=lambda stage: (stage / MANIFEST).exists())
+    for stage in stages:
+        if (stage / MANIFEST).exists():
+            _finish(folder, stage)
+        else:
+            shutil.rmtree(stage, ignore_errors=True)
 
 
 class OutputSet:
-    """The files of one run, written in a staging folder and moved into place as one set."""
+    """The files of one run, written in a staging folder and committed as one set."""
 
     def __init__(self, folder: Path, run: str, kind: str):
         self.folder, self.run, self.kind = folder, run, kind
@@ -164,21 +258,24 @@ class OutputSet:
         self.stage.mkdir()
 
     def commit(self, files: dict[str, Path]) -> dict[str, Path]:
-        """Move the staged files into the folder, drop the files of the previous run of the
-        same kind that this one lacks, write the manifest; returns `files`' final paths."""
-        old = set(manifest_files(self.folder, self.kind))
-        (self.folder / MANIFEST).unlink(missing_ok=True)  # no manifest while the set changes
-        final = {key: self.folder / path.name for key, path in files.items()}
-        for key, path in files.items():
-            os.replace(path, final[key])
-        for name in old - {path.name for path in final.values()}:
-            (self.folder / name).unlink(missing_ok=True)
-        write_manifest(self.folder, [path.name for path in final.values()], self.run,
-                       self.kind)
-        return final
+        """Commit the staged files as the folder's set (see the module's docstring): the
+        previous set of the same kind is replaced whole. Returns `files`' final paths."""
+        pause_point("commit:staging")
+        names = {key: path.name for key, path in files.items()}
+        previous = committed_set(self.folder)
+        old = set(previous[1]) if previous and previous[0].get("kind") == self.kind else set()
+        manifest = _manifest(self.stage, list(names.values()), self.run, self.kind)
+        manifest["drops"] = sorted(name for name in old - set(names.values())
+                                   if Path(name).name == name)
+        write_json(self.stage / MANIFEST, manifest)
+        pause_point("commit:staged")
+        _finish(self.folder, self.stage)
+        return {key: self.folder / name for key, name in names.items()}
 
-    def discard(self) -> None:
-        """Remove the staging folder and whatever is left in it."""
+    def close(self) -> None:
+        """Finish the commit if its manifest is staged, else discard the staging folder."""
+        if (self.stage / MANIFEST).exists():
+            _finish(self.folder, self.stage)
         shutil.rmtree(self.stage, ignore_errors=True)
 
 
@@ -186,11 +283,9 @@ class OutputSet:
 def output_set(folder: str | Path, kind: str) -> Iterator[OutputSet]:
     """Lock `folder` and stage the files of one run of `kind` (analysis, evaluation) in it;
     what is not committed is discarded."""
-    with output_lock(folder) as run:
-        for leftover in Path(folder).glob(".run-*"):  # a killed run's; none is live now
-            shutil.rmtree(leftover, ignore_errors=True)
+    with output_lock(folder, kind) as run:
         outputs = OutputSet(Path(folder), run, kind)
         try:
             yield outputs
         finally:
-            outputs.discard()
+            outputs.close()

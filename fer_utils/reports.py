@@ -24,14 +24,17 @@ __all__ = [
     "KERNEL", "QUIET_KERNEL", "SUMMARY_MIME", "NOTEBOOKS", "report_summary", "show_source",
     "prose_table",
     "report_parameters", "ReportResult", "kernel_name", "REPORT_STYLE", "REPORT_NAV",
-    "REFERENCE_DIR", "index_link", "render_html", "notebook_parameters", "run_notebook",
+    "REFERENCE_DIR", "index_link", "render_html", "notebook_parameters", "check_parameter",
+    "failed_page", "run_notebook",
     "write_index", "run_reports",
 ]
 
 KERNEL = "fer-kit"
-# Kernels log only errors: a warning on every start that the kernel talks over unencrypted TCP
-# (it listens on loopback only) buried the progress lines of `fer-kit report`.
-QUIET_KERNEL = ["--IPKernelApp.log_level=ERROR"]
+# Kernels log only what is critical: a warning on every start that the kernel talks over
+# unencrypted TCP (it listens on loopback only) buried the progress lines of `fer-kit report`,
+# and a kernel shut down mid-cell by Ctrl-C logged a traceback when its reply found the socket
+# closed. A cell's own error is in the notebook, whatever the level.
+QUIET_KERNEL = ["--IPKernelApp.log_level=CRITICAL"]
 SUMMARY_MIME = "application/vnd.fer-kit.summary+json"
 # Kept in git: the shipped model's training report, which links back to the rendered reports.
 REFERENCE_DIR = REPORTS_DIR / "reference"
@@ -242,18 +245,53 @@ def render_html(notebook, path: Path) -> Path:
     return write_text(path, body)
 
 
-def notebook_parameters(name: str, notebooks: Path = NOTEBOOKS_DIR) -> set[str]:
-    """The names a notebook's `parameters` cell assigns."""
+# The types a parameters cell's annotations name, as Python reads them.
+_TYPES = {"str": str, "int": int, "float": float, "bool": bool, "None": type(None)}
+
+
+def _annotation_types(annotation: ast.expr | None) -> tuple[type, ...]:
+    """The types an annotation like `int | None` allows; () when it names none the kit knows."""
+    if isinstance(annotation, ast.BinOp) and isinstance(annotation.op, ast.BitOr):
+        return _annotation_types(annotation.left) + _annotation_types(annotation.right)
+    name = annotation.id if isinstance(annotation, ast.Name) else \
+        "None" if isinstance(annotation, ast.Constant) and annotation.value is None else ""
+    return (_TYPES[name],) if name in _TYPES else ()
+
+
+def notebook_parameters(name: str, notebooks: Path = NOTEBOOKS_DIR) -> dict[str, tuple[type, ...]]:
+    """The names a notebook's `parameters` cell assigns, each with the types its annotation
+    allows (none for an unannotated name)."""
     import nbformat
 
     notebook = nbformat.read(notebooks / f"{name}.ipynb", as_version=4)
     cell = next(c for c in notebook.cells if "parameters" in c.metadata.get("tags", []))
-    names = set()
+    names = {}
     for node in ast.parse(cell.source).body:
-        targets = [node.target] if isinstance(node, ast.AnnAssign) else \
-            node.targets if isinstance(node, ast.Assign) else []
-        names |= {t.id for t in targets if isinstance(t, ast.Name)}
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            names[node.target.id] = _annotation_types(node.annotation)
+        elif isinstance(node, ast.Assign):
+            names |= {t.id: () for t in node.targets if isinstance(t, ast.Name)}
     return names
+
+
+def check_parameter(notebook: str, name: str, value: object, types: tuple[type, ...]) -> object:
+    """`value` as the notebook's parameter takes it (an int or a number written as text where
+    a float is wanted becomes one), or ValueError naming the parameter and its type."""
+    if not types or (type(value) in types) or (float in types and type(value) is int):
+        return float(value) if float in types and type(value) is int else value
+    if float in types and isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    wanted = " or ".join("None" if t is type(None) else t.__name__ for t in types)
+    raise ValueError(f"-p {name}: {notebook} takes {wanted}, not {value!r} "
+                     f"({type(value).__name__}); nothing was run")
+
+
+def failed_page(name: str, out: Path) -> Path:
+    """Where the page of a notebook's failed run goes, beside its last good one."""
+    return out / f"{name}.failed.html"
 
 
 def _not_papermill_unknown_parameter(record: logging.LogRecord) -> bool:
@@ -265,32 +303,44 @@ def _not_papermill_unknown_parameter(record: logging.LogRecord) -> bool:
 def run_notebook(name: str, parameters: dict, out: Path,
                  notebooks: Path = NOTEBOOKS_DIR) -> ReportResult:
     """Execute one notebook with papermill and render it. A failing cell is recorded, not
-    raised; a parameter the notebook does not take raises ValueError before anything runs."""
+    raised, and its page goes beside the last good one (see failed_page), which is kept; a
+    parameter the notebook does not take, or of the wrong type, raises ValueError before
+    anything runs."""
     import nbformat
     import papermill
 
     declared = notebook_parameters(name, notebooks)
-    unknown = set(parameters) - declared
+    unknown = set(parameters) - set(declared)
     if unknown:
         raise ValueError(f"{name} has no parameter(s) {', '.join(sorted(unknown))}; "
                          f"it takes {', '.join(sorted(declared))}")
+    parameters = {key: check_parameter(name, key, value, declared[key])
+                  for key, value in parameters.items()}
     logging.getLogger("papermill").addFilter(_not_papermill_unknown_parameter)
     result = ReportResult(name=name, parameters=parameters)
-    executed = out / f"{name}.ipynb"
+    running = out / f".{name}.running.ipynb"
     started = time.perf_counter()
     try:
-        papermill.execute_notebook(notebooks / f"{name}.ipynb", executed, parameters=parameters,
+        papermill.execute_notebook(notebooks / f"{name}.ipynb", running, parameters=parameters,
                                    kernel_name=kernel_name(), cwd=str(notebooks),
                                    progress_bar=False, extra_arguments=QUIET_KERNEL)
     except Exception as e:  # papermill raises for any failing cell; keep going
         result.error = str(e)
+    except BaseException:  # interrupted: nothing of this run is kept
+        running.unlink(missing_ok=True)
+        raise
     result.seconds = round(time.perf_counter() - started, 1)
-    if executed.exists():
-        notebook = nbformat.read(executed, as_version=4)
+    if running.exists():
+        notebook = nbformat.read(running, as_version=4)
         if result.error:
             result.error = _failure(notebook, Exception(result.error))
         result.summary = _summary(notebook)
-        result.html = render_html(notebook, out / f"{name}.html")
+        page = failed_page(name, out) if result.error else out / f"{name}.html"
+        result.html = render_html(notebook, page)
+        os.replace(running, page.with_suffix(".ipynb"))
+        if not result.error:  # a good page replaces the failed one of an earlier run
+            for stale in (failed_page(name, out), failed_page(name, out).with_suffix(".ipynb")):
+                stale.unlink(missing_ok=True)
     return result
 
 
@@ -316,6 +366,8 @@ def _index_row(r: ReportResult, out: Path) -> str:
     link = f'<a href="{r.html.name}">{r.name}</a>' if r.html else r.name
     status = (f'<span class="failed">FAILED</span> {html.escape(r.error)}' if r.error
               else html.escape(r.summary.get("headline", "")))
+    if r.error and (out / f"{r.name}.html").exists():
+        status += f' (<a href="{r.name}.html">the last good page</a> is kept)'
     params = ", ".join(f"{k}={_short(v, out)}" for k, v in r.parameters.items()
                        if v is not None and k not in ("data", "runs"))
     model = _short(r.summary["model"], out) if r.summary.get("model") else ""
@@ -357,7 +409,6 @@ def run_reports(names: list[str] | None = None, parameters: dict | None = None,
     """Run the notebooks in order into `out`; `parameters` override the values of every
     named notebook that takes them."""
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     plan = report_parameters(data, out)
     names = list(names or NOTEBOOKS)
     unknown = set(names) - set(NOTEBOOKS)
@@ -365,22 +416,25 @@ def run_reports(names: list[str] | None = None, parameters: dict | None = None,
         raise ValueError(f"unknown notebook(s) {', '.join(sorted(unknown))}; "
                          f"choose from {', '.join(NOTEBOOKS)}")
     declared = {name: notebook_parameters(name) for name in names}
-    stray = set(parameters or {}) - set().union(*declared.values())
+    stray = set(parameters or {}) - set().union(*map(set, declared.values()))
     if stray:
         raise ValueError(f"no notebook takes the parameter(s) {', '.join(sorted(stray))}; "
                          f"see the parameters cell at the top of each notebook")
+    overrides = {name: {k: check_parameter(name, k, v, declared[name][k])
+                        for k, v in (parameters or {}).items() if k in declared[name]}
+                 for name in names}  # every value checked before any kernel starts
+    out.mkdir(parents=True, exist_ok=True)
     results = []
     for name in names:
-        overrides = {k: v for k, v in (parameters or {}).items() if k in declared[name]}
-        values = {**plan[name], **overrides}
+        values = {**plan[name], **overrides[name]}
         trained = next((r.summary.get("model") for r in results
                         if r.name == "02_train" and not r.error), None)
         if name == "03_evaluate" and trained and "reference_model" not in (parameters or {}):
             values["reference_model"] = trained
         print(f"running {name} ...", flush=True)
         result = run_notebook(name, values, out)
-        print(f"  {'FAILED ' + result.error if result.error else 'ok'} "
-              f"({result.seconds:.0f} s) -> {result.html}", flush=True)
+        print(f"  {'FAILED' if result.error else 'ok'} ({result.seconds:.0f} s) -> "
+              f"{result.html}", flush=True)
         results.append(result)
         write_index(results, out)
     return results

@@ -19,6 +19,7 @@ import pandas as pd
 from .atomic import atomic_path, write_json
 from .data import IMAGE_SIZE, FaceDataset, synthetic_sidecar
 from .labels import EMOTIONS, USAGES
+from .options import check_values
 from .paths import DATA_DIR
 
 __all__ = [
@@ -117,6 +118,10 @@ def _finish(rng: np.random.Generator, img: np.ndarray) -> np.ndarray:
 def generate(n_train: int = SPLIT_SIZES["Training"], n_val: int = SPLIT_SIZES["PublicTest"],
              n_test: int = SPLIT_SIZES["PrivateTest"], seed: int = 0) -> FaceDataset:
     """Draw a synthetic dataset with FER-2013's class proportions and official usage names."""
+    check_values(n_train=n_train, n_val=n_val, n_test=n_test)
+    if n_train + n_val + n_test == 0:
+        raise ValueError("synthetic data needs at least one image, but n_train, n_val and "
+                         "n_test (--train, --val, --test) are all 0")
     rng = np.random.default_rng(seed)
     counts = (n_train, n_val, n_test)
     usage = np.repeat(np.array(USAGES), counts)

@@ -3,11 +3,20 @@
 A run folder holds `last.keras` (weights and optimizer state after the last finished epoch),
 `best.keras` (best validation accuracy), `log.csv`, `state.json` and, when done, the exported
 model `fer_cnn.*` with its model card and `manifest.json`. One run writes a folder at a time.
+
+An epoch is committed as one unit, so that a kill between any two writes resumes exactly:
+its checkpoint goes to `checkpoints/epoch-NNN.keras` (and, when it is the best so far, its
+weights to `checkpoints/best-NNN.keras`), then `state.json` is replaced in one move, naming
+those files, the dropout layers' random states and the log rows. Only then are `last.keras`
+and `best.keras` (links to the named checkpoints) and `log.csv` brought up to date and older
+checkpoints removed; a resumed run reads `state.json` alone and redoes these steps first.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
@@ -19,13 +28,13 @@ import pandas as pd
 import tensorflow as tf
 
 from .artifacts import export_model, load_model, model_card, save_keras
-from .atomic import atomic_path, write_json
+from .atomic import atomic_path, pause_point, write_json
 from .balance import class_weights, oversample
 from .data import FaceDataset
 from .evaluation import classification_metrics, record_prior_correction
 from .model import FaceClassifier, build_model
 from .options import check_fields
-from .outputs import output_lock, sha256_file, visible_files, write_manifest
+from .outputs import STATE, output_lock, sha256_file, visible_files, write_manifest
 from .pipeline import (
     Augmentation,
     Preprocessing,
@@ -40,7 +49,8 @@ __all__ = [
     "BALANCING", "OPTIMIZERS", "NO_DECAY", "TrainConfig", "PROFILES", "profile",
     "make_deterministic", "distribution_strategy", "split_cpu", "make_optimizer",
     "calibrate_batchnorm", "start_from", "conv_dropouts", "EarlyDropout", "swap_ema_weights",
-    "ema_weights", "EMAValidation", "Checkpoint", "TrainResult", "train",
+    "ema_weights", "EMAValidation", "CHECKPOINTS", "publish", "Checkpoint", "TrainResult",
+    "train",
 ]
 
 BALANCING = ("none", "class_weight", "oversample")
@@ -276,11 +286,43 @@ class EMAValidation(keras.callbacks.Callback):
         swap_ema_weights(self.model)
 
 
-class Checkpoint(keras.callbacks.Callback):
-    """After each epoch: atomic last/best checkpoints, the CSV log, and early stopping.
+CHECKPOINTS = "checkpoints"  # the epoch-numbered checkpoints that state.json names
 
-    With EMA, best.keras holds the EMA weights and last.keras the raw ones (the optimizer's
-    averages travel in its state), so that a resumed run continues exactly.
+
+def _link(source: Path, path: Path) -> None:
+    """Make `path` the same file as `source` in one move (a hard link, else a copy)."""
+    with atomic_path(path) as tmp:
+        try:
+            os.link(source, tmp)
+        except OSError:  # a file system without hard links
+            shutil.copyfile(source, tmp)
+
+
+def publish(out: Path, state: dict) -> None:
+    """Bring last.keras, best.keras and log.csv up to the epoch that state.json records, and
+    remove the checkpoints it no longer names; safe to repeat after a kill."""
+    number = state["epoch"]
+    _link(out / state["checkpoint"], out / "last.keras")
+    pause_point(f"checkpoint:{number}:last.keras")
+    if state.get("best_checkpoint"):
+        _link(out / state["best_checkpoint"], out / "best.keras")
+        pause_point(f"checkpoint:{number}:best.keras")
+    with atomic_path(out / "log.csv") as tmp:
+        pd.DataFrame(state["history"]).to_csv(tmp, index=False)
+    pause_point(f"checkpoint:{number}:log.csv")
+    named = {Path(state["checkpoint"]).name, Path(state.get("best_checkpoint") or "").name}
+    for old in sorted((out / CHECKPOINTS).glob("*.keras")):
+        if old.name not in named:
+            old.unlink()
+    pause_point(f"checkpoint:{number}:pruned")
+
+
+class Checkpoint(keras.callbacks.Callback):
+    """After each epoch: its checkpoint committed with state.json as one unit (see the module's
+    docstring), the published files, and early stopping.
+
+    With EMA, the best checkpoint holds the EMA weights and the epoch's checkpoint the raw ones
+    (the optimizer's averages travel in its state), so that a resumed run continues exactly.
     """
 
     def __init__(self, out: Path, state: dict, patience: int):
@@ -293,31 +335,34 @@ class Checkpoint(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         logs = dict(logs or {})
-        seconds = time.perf_counter() - self.started
+        number, seconds = epoch + 1, time.perf_counter() - self.started
         lr = self.model.optimizer.learning_rate
-        row = {"epoch": epoch + 1, **{k: float(v) for k, v in logs.items()},
+        row = {"epoch": number, **{k: float(v) for k, v in logs.items()},
                "learning_rate": float(lr.numpy() if hasattr(lr, "numpy") else lr),
                "seconds": round(seconds, 2)}
-        log = self.out / "log.csv"
-        table = pd.read_csv(log) if log.exists() else pd.DataFrame()
-        table = pd.concat([table[table["epoch"] <= epoch] if len(table) else table,
-                           pd.DataFrame([row])], ignore_index=True)
+        state = self.state
+        checkpoint = f"{CHECKPOINTS}/epoch-{number:03d}.keras"
+        save_keras(self.model, self.out / checkpoint)
+        pause_point(f"checkpoint:{number}:epoch")
         val = float(logs.get("val_accuracy", 0.0))
-        if val > self.state["best_val_accuracy"]:
-            self.state.update(best_val_accuracy=val, best_epoch=epoch + 1, wait=0)
+        if val > state["best_val_accuracy"]:
+            best = f"{CHECKPOINTS}/best-{number:03d}.keras"
             with ema_weights(self.model):
-                save_keras(self.model, self.out / "best.keras")
+                save_keras(self.model, self.out / best)
+            pause_point(f"checkpoint:{number}:best")
+            state.update(best_val_accuracy=val, best_epoch=number, best_checkpoint=best, wait=0)
         else:
-            self.state["wait"] += 1
-        save_keras(self.model, self.out / "last.keras")
-        self.state.update(epoch=epoch + 1, train_seconds=self.state["train_seconds"] + seconds,
-                          seed_states=_seed_states(self.model))
-        if self.state["wait"] >= self.patience:
-            self.state["stopped_early"] = True
+            state["wait"] += 1
+        state.update(epoch=number, checkpoint=checkpoint,
+                     history=[*state["history"][:epoch], row],
+                     train_seconds=state["train_seconds"] + seconds,
+                     seed_states=_seed_states(self.model))
+        if state["wait"] >= self.patience:
+            state["stopped_early"] = True
             self.model.stop_training = True
-        with atomic_path(log) as tmp:
-            table.to_csv(tmp, index=False)
-        write_json(self.out / "state.json", self.state)
+        write_json(self.out / STATE, state)  # the epoch is committed
+        pause_point(f"checkpoint:{number}:state")
+        publish(self.out, state)
 
 
 @dataclass
@@ -340,6 +385,7 @@ def _new_state(config: TrainConfig, dataset: FaceDataset) -> dict:
     return {"config": config.to_dict(), "data": {"source": dataset.source,
             "sha256": dataset.checksum, "synthetic": dataset.synthetic}, "init": init,
             "epoch": 0, "best_val_accuracy": -1.0, "best_epoch": 0, "wait": 0,
+            "checkpoint": None, "best_checkpoint": None, "history": [],
             "train_seconds": 0.0, "stopped_early": False, "finished": False}
 
 
@@ -365,10 +411,14 @@ def _data_identity(source: str, checksum: str) -> str:
 def _load_state(out: Path, config: TrainConfig, dataset: FaceDataset) -> dict:
     """The saved state of a run in `out`, or a fresh one; refuses to mix different runs and
     says which settings or data differ."""
-    path = out / "state.json"
+    path = out / STATE
     if not path.exists():
         return _new_state(config, dataset)
     state = json.loads(path.read_text())
+    if "history" not in state:  # a run begun before epochs were committed with state.json
+        log = pd.read_csv(out / "log.csv") if (out / "log.csv").exists() else pd.DataFrame()
+        state.update(checkpoint="last.keras", best_checkpoint="best.keras",
+                     history=log.head(state["epoch"]).to_dict("records"))
     # Read back as a config first, so that a field added since the run began takes its default.
     saved_config = TrainConfig.from_dict(state["config"]).to_dict()
     differences = _setting_differences(saved_config, config.to_dict())
@@ -379,8 +429,8 @@ def _load_state(out: Path, config: TrainConfig, dataset: FaceDataset) -> dict:
     if differences:
         raise ValueError(f"{out} holds another run ({'; '.join(differences)}); pass another "
                          "output folder, or delete it to start over.")
-    if not (out / "last.keras").exists():
-        raise FileNotFoundError(f"{out}/state.json exists but last.keras is missing; "
+    if state["epoch"] and not (out / state["checkpoint"]).exists():
+        raise FileNotFoundError(f"{out}/{STATE} names {state['checkpoint']}, which is missing; "
                                 "delete the folder to start over.")
     return state
 
@@ -395,8 +445,10 @@ def train(dataset: FaceDataset, out: str | Path, config: TrainConfig | None = No
     """
     config = config or PROFILES["quick"]
     out = Path(out)
-    with output_lock(out) as run:
+    with output_lock(out, "training") as run:
         state = _load_state(out, config, dataset)
+        if state["epoch"] and not state["finished"]:
+            publish(out, state)  # a kill may have come between state.json and these files
         if not state["finished"]:
             _fit(dataset, out, config, state, list(callbacks), verbose, export)
             write_manifest(out, visible_files(out), run, "training")
@@ -428,7 +480,7 @@ def _fit(dataset: FaceDataset, out: Path, config: TrainConfig, state: dict,
             # Weights, optimizer slots and step count from the last epoch; the optimizer is
             # built first so its weight-decay exclusions (not saved in files) hold.
             model.optimizer.build(model.trainable_variables)
-            model.load_weights(out / "last.keras")
+            model.load_weights(out / state["checkpoint"])
             _restore_seed_states(model, state["seed_states"])
         elif config.init_model:
             start_from(model, config.init_model, spec)
@@ -450,14 +502,14 @@ def _fit(dataset: FaceDataset, out: Path, config: TrainConfig, state: dict,
     if export:
         _export(dataset, out, config, state, spec)
     state["finished"] = True
-    write_json(out / "state.json", state)
+    write_json(out / STATE, state)
 
 
 def _export(dataset: FaceDataset, out: Path, config: TrainConfig, state: dict,
             spec: Preprocessing) -> None:
     """Score the best checkpoint on PublicTest and export it with its model card, which also
     records the Training class prior and the prior correction's effect on PublicTest."""
-    best = keras.models.load_model(out / "best.keras", compile=False)
+    best = keras.models.load_model(out / state["best_checkpoint"], compile=False)
     classifier = FaceClassifier(model=best, preprocessing=spec, name="fer_cnn")
     val_set = dataset.split("PublicTest")
     metrics = classification_metrics(val_set.labels, classifier.predict(val_set.images))

@@ -14,9 +14,9 @@ Outputs in the output folder:
 - timeline.csv: one row per face per second: face_id, second, frames, mean smoothed
   probability of each emotion, dominant.
 - summary.json: see SUMMARY_SCHEMA.
-- annotated.mp4 (H.264), drawn as the frames stream, and drawn again from the cleaned tracks
-  in a second pass over the file when cleaning changed them (from a camera, the streamed one
-  stays, with the tracker's own ids); and timeline.png.
+- annotated.mp4 (H.264; at most ANNOTATED_MAX_WIDTH wide), drawn as the frames stream, and
+  drawn again from the cleaned tracks in a second pass over the file when cleaning changed
+  them (from a camera, the streamed one stays, with the tracker's own ids); and timeline.png.
 - manifest.json: written last; the run that wrote the folder and each file's SHA-256.
 
 The folder takes one analysis at a time: files are staged privately and replace the
@@ -29,6 +29,7 @@ import csv
 import os
 import sys
 import tempfile
+import threading
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -68,11 +69,10 @@ from .tracking import IoUTracker, Smoothing, TrackCleaning, TrackSmoother, clean
 
 __all__ = [
     "SCHEMA_VERSION", "SUMMARY_SCHEMA", "COLUMNS", "AnalysisResult", "has_display",
-    "is_camera", "open_video", "Sampling", "check_sampling", "sampling", "read_ahead", "SKIP_S",
-    "MAX_SKIP_S", "FrameReader", "AnalysedFrame", "FaceTracks", "classify", "smooth",
-    "frame_rows", "FrameOutputs", "batched", "stream", "analyze", "annotate_video",
-    "write_outputs", "timeline",
-    "summarize", "SUMMARY_TABLE", "summary_table",
+    "is_camera", "open_video", "Sampling", "check_sampling", "sampling", "read_ahead",
+    "MAX_SKIP_S", "GAP_S", "FrameReader", "AnalysedFrame", "ANNOTATED_MAX_WIDTH", "FaceTracks",
+    "classify", "smooth", "frame_rows", "FrameOutputs", "batched", "stream", "analyze",
+    "annotate_video", "write_outputs", "timeline", "summarize", "SUMMARY_TABLE", "summary_table",
 ]
 
 SCHEMA_VERSION = 3
@@ -200,31 +200,49 @@ def read_ahead(items: Iterator[T], depth: int) -> Iterator[T]:
         pool.shutdown(cancel_futures=True)
 
 
-# Getting past a corrupt stretch: jump ahead this far per try, for at most this long.
-SKIP_S = 0.5
+# Getting past a corrupt stretch: every failed read skips at least one damaged packet, and the
+# reader goes on with the first one that decodes again, as ffmpeg does; it gives up after this
+# many seconds' worth of failed reads in a row (at a true end they fail at once). The decoder
+# may also skip a damaged stretch without failing a read: the timestamps of consecutive frames
+# then jump by more than GAP_S, and the frames in between were lost, unless every frame the
+# container states was read (a variable-frame-rate video's own pause).
 MAX_SKIP_S = 60.0
+GAP_S = 0.25
 
 
 class FrameReader:
     """Step 1, open and decode: every analysed frame of a capture as (index, time_s, image),
     stopping at `max_seconds`, decoded `ahead` frames ahead in a background thread (0: in
-    the caller's); seeks past corrupt stretches while the container says that more frames
-    follow, noting each in `gaps`; counts the frames read and analysed."""
+    the caller's); reads on past corrupt stretches while the container says that more frames
+    follow, noting each in `gaps`; counts the frames read and analysed. `live`: a camera."""
 
     def __init__(self, capture: cv2.VideoCapture, rate: Sampling, frame_count: int = 0,
-                 max_seconds: float | None = None, ahead: int = 16):
+                 max_seconds: float | None = None, ahead: int = 16, live: bool = False):
         self.capture, self.rate, self.frame_count = capture, rate, frame_count
-        self.max_seconds, self.ahead = max_seconds, ahead
+        self.max_seconds, self.ahead, self.live = max_seconds, ahead, live
         self.read = self.analysed = self.end = 0  # end: index after the last frame read
-        self.gaps: list[dict] = []
+        self.jumps: list[dict] = []  # where the timestamps jumped ahead: first_frame, frames, ...
         self.stopped_by_limit = False
+        # Frames are read in a background thread while another may release the capture.
+        self._lock, self.closed = threading.Lock(), False
+
+    @property
+    def gaps(self) -> list[dict]:
+        """The stretches of frames lost: first_frame, frames, start_s, seconds."""
+        return self.jumps if self.read < self.frame_count else []
+
+    def close(self) -> None:
+        """Release the capture once no read is under way; reads after it find the end."""
+        with self._lock:
+            self.closed = True
+            self.capture.release()
 
     def __iter__(self) -> Iterator[tuple[int, float, np.ndarray]]:
         return read_ahead(self.decode(), self.ahead) if self.ahead else self.decode()
 
     def decode(self) -> Iterator[tuple[int, float, np.ndarray]]:
         """The analysed frames, decoded in order; skipped frames are grabbed, not converted."""
-        while self.capture.grab() or self._seek_past_damage():
+        while self._next():
             index, self.end = self.end, self.end + 1
             self.read += 1
             if index % self.rate.step:
@@ -233,29 +251,47 @@ class FrameReader:
             if self.max_seconds is not None and time_s >= self.max_seconds:
                 self.stopped_by_limit = True
                 return
-            ok, image = self.capture.retrieve()
+            with self._lock:
+                ok, image = (False, None) if self.closed else self.capture.retrieve()
             if not ok:
                 return
             self.analysed += 1
             yield index, time_s, image
 
-    def _seek_past_damage(self) -> bool:
-        """After a failed read inside the stated length, jump ahead until a frame decodes;
-        notes the gap and leaves that frame ready to retrieve."""
-        first, fps = self.end, self.rate.native_fps
-        if first == 0 or first >= self.frame_count:  # nothing decodes at all, or a true end
-            return False
-        hop = max(1, round(fps * SKIP_S))
-        for target in range(first + hop, min(self.frame_count, first + round(fps * MAX_SKIP_S)),
-                            hop):
-            self.capture.set(cv2.CAP_PROP_POS_FRAMES, target)
-            if self.capture.grab():
-                self.gaps.append({"first_frame": first, "frames": target - first,
-                                  "start_s": round(first / fps, 3),
-                                  "seconds": round((target - first) / fps, 3)})
-                self.end = target
+    def _position(self) -> int:
+        """The frame index of the frame just grabbed, from its timestamp."""
+        return round(self.capture.get(cv2.CAP_PROP_POS_MSEC) / 1000 * self.rate.native_fps)
+
+    def _next(self) -> bool:
+        """Grab the next frame, unless the capture was closed."""
+        with self._lock:
+            return not self.closed and self._grab()
+
+    def _grab(self) -> bool:
+        """Grab the next frame, reading on past damaged packets. A frame whose timestamp jumps
+        ahead is numbered by it and the jump noted; stray frames from inside the last jump
+        that the decoder returns in the second after it are dropped."""
+        fps = self.rate.native_fps
+        while self.capture.grab() or self._read_on():
+            if self.live:
                 return True
+            position = self._position()
+            resumed = self.jumps[-1]["first_frame"] + self.jumps[-1]["frames"] if self.jumps else 0
+            if position < resumed and self.end < resumed + fps:
+                continue
+            if position - self.end > GAP_S * fps:
+                self.jumps.append({"first_frame": self.end, "frames": position - self.end,
+                                  "start_s": round(self.end / fps, 3),
+                                  "seconds": round((position - self.end) / fps, 3)})
+                self.end = position
+            return True
         return False
+
+    def _read_on(self) -> bool:
+        """After a failed read inside the stated length, read on until a frame decodes."""
+        if self.live or self.end >= self.frame_count:  # a camera stopped, or a true end
+            return False
+        return any(self.capture.grab() for _ in range(round(self.rate.native_fps * MAX_SKIP_S)))
 
     def damage(self) -> str | None:
         """What the outputs miss of the video (skipped stretches, a lost end), or None."""
@@ -280,6 +316,21 @@ class AnalysedFrame:
     ids: list[int]
     crops: list[np.ndarray]
     image: np.ndarray | None = None
+    scale: float = 1.0  # the image's pixels per pixel of the video frame
+
+
+# Frames wider than this are scaled down before they are kept for drawing, so that the frames
+# waiting to be drawn, and the encoder, stay within bounded memory: a 4K talk's annotated
+# video is full HD.
+ANNOTATED_MAX_WIDTH = 1920
+
+
+def _for_drawing(image: np.ndarray) -> tuple[np.ndarray, float]:
+    """A frame to draw on, at most ANNOTATED_MAX_WIDTH wide, and its scale."""
+    scale = min(1.0, ANNOTATED_MAX_WIDTH / image.shape[1])
+    if scale == 1.0:
+        return image, scale
+    return cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA), scale
 
 
 class FaceTracks:
@@ -299,8 +350,10 @@ class FaceTracks:
         gray = to_gray(image)
         boxes = self.search(gray, image)
         crops = [crop_face(gray, box, self.crop_size, self.framing) for box in boxes]
-        return AnalysedFrame(index, time_s, boxes, self.tracker.update(boxes), crops,
-                             image if keep_image else None)
+        frame = AnalysedFrame(index, time_s, boxes, self.tracker.update(boxes), crops)
+        if keep_image:
+            frame.image, frame.scale = _for_drawing(image)
+        return frame
 
 
 def classify(classifier: FaceClassifier, batch: list[AnalysedFrame]) -> list[np.ndarray]:
@@ -333,6 +386,7 @@ class FrameOutputs:
         self.rows = csv.writer(self._file)
         self.rows.writerow(COLUMNS)
         self.video: VideoWriter | None = None
+        self.stopped = False  # the viewer pressed q
 
     @property
     def draws(self) -> bool:
@@ -345,7 +399,7 @@ class FrameOutputs:
         if frame.image is None:
             return
         for box, face_id, s in zip(frame.boxes, frame.ids, smoothed, strict=True):
-            draw_face(frame.image, box, face_id, s)
+            draw_face(frame.image, np.asarray(box) * frame.scale, face_id, s)
         if self.annotate:
             if self.video is None:
                 self.video = VideoWriter(self.folder / "annotated.mp4",
@@ -353,8 +407,7 @@ class FrameOutputs:
             self.video.write(frame.image)
         if self.display:
             cv2.imshow("fer-kit", frame.image)
-            if cv2.waitKey(1) & 0xFF == ord("q"):
-                raise KeyboardInterrupt
+            self.stopped = cv2.waitKey(1) & 0xFF == ord("q")
 
     def close(self) -> dict[str, Path]:
         """Finish the files; returns them by name."""
@@ -381,6 +434,8 @@ def stream(reader: FrameReader, faces: FaceTracks, classifier: FaceClassifier,
 
     Decoding runs in one background thread, detection and tracking of the next batches in
     another (not for a live view, which must not lag), classifying and writing in this one.
+    An interrupt (Ctrl-C) stops a video file's analysis and propagates, so that nothing of
+    it is kept; for a camera, which has no end, it ends the recording, as q in the window does.
     """
     frames = iter(reader)
     located = (faces(index, time_s, image, keep_image=outputs.draws)
@@ -393,9 +448,12 @@ def stream(reader: FrameReader, faces: FaceTracks, classifier: FaceClassifier,
         for batch in batches:
             for frame, probs in zip(batch, classify(classifier, batch), strict=True):
                 outputs.write(frame, probs, smooth(frame, probs, smoother))
+                if outputs.stopped:
+                    return None if reader.live else f"stopped in the window at frame {frame.index}"
             bar.update(len(batch))
     except KeyboardInterrupt:
-        pass  # stopped by the user: keep what was written
+        if not reader.live:
+            raise
     except (cv2.error, ValueError, OSError) as e:
         return f"stopped at frame {reader.end}: {e}"
     finally:
@@ -429,18 +487,20 @@ def analyze(video: str | int | Path, classifier: FaceClassifier | None = None,
     classifier = classifier or load_model(SHIPPED_MODEL)
     smoothing = smoothing or Smoothing()
     capture, native_fps, frame_count = open_video(video)
-    rate = sampling(native_fps, fps, every)
+    reader = FrameReader(capture, sampling(native_fps, fps, every), frame_count, max_seconds,
+                         ahead=1 if display else 16,  # a live view must not lag
+                         live=is_camera(video))
     with ExitStack() as stack:
-        stack.callback(capture.release)
+        stack.callback(reader.close)
         run = stack.enter_context(output_set(out, "analysis")) if out is not None else None
         folder = run.stage if run else Path(stack.enter_context(
             tempfile.TemporaryDirectory(prefix="fer-kit-")))
-        summary, files = _stream_into(folder, video, capture, frame_count, rate, classifier,
+        summary, files = _stream_into(folder, video, reader, classifier,
                                       detector=detector, smoothing=smoothing,
                                       cleaning=cleaning or TrackCleaning(), framing=framing,
                                       batch_frames=batch_frames, progress=progress,
                                       annotate=annotate and run is not None,
-                                      max_seconds=max_seconds, display=display)
+                                      display=display)
         frames = pd.read_csv(files["frames"])
         if run is None:
             return AnalysisResult(summary=summary, frames=frames)
@@ -448,14 +508,13 @@ def analyze(video: str | int | Path, classifier: FaceClassifier | None = None,
         return AnalysisResult(summary=summary, frames=frames, files=run.commit(files))
 
 
-def _stream_into(folder: Path, video: str | int | Path, capture: cv2.VideoCapture,
-                 frame_count: int, rate: Sampling, classifier: FaceClassifier, *,
-                 detector: str | DetectorConfig, smoothing: Smoothing, cleaning: TrackCleaning,
-                 framing: Framing | None, batch_frames: int, progress: bool, annotate: bool,
-                 max_seconds: float | None, display: bool) -> tuple[dict, dict[str, Path]]:
+def _stream_into(folder: Path, video: str | int | Path, reader: FrameReader,
+                 classifier: FaceClassifier, *, detector: str | DetectorConfig,
+                 smoothing: Smoothing, cleaning: TrackCleaning, framing: Framing | None,
+                 batch_frames: int, progress: bool, annotate: bool,
+                 display: bool) -> tuple[dict, dict[str, Path]]:
     """Steps 1 to 5 into `folder`: the summary and the streamed files, the tracks cleaned."""
-    reader = FrameReader(capture, rate, frame_count, max_seconds,
-                         ahead=1 if display else 16)  # a live view must not lag
+    rate, frame_count = reader.rate, reader.frame_count
     outputs = FrameOutputs(folder, annotate, rate.native_fps / rate.step, display)
     faces = FaceTracks(detector, rate, classifier.preprocessing, framing)
     total = -(-frame_count // rate.step) if frame_count else None
@@ -495,8 +554,9 @@ def annotate_video(video: str | Path, frames: pd.DataFrame, rate: Sampling, path
     writer = None
     try:
         for index, _, image in islice(decoded, analysed):
+            image, scale = _for_drawing(image)
             for row in faces[index].itertuples(index=False) if index in faces else ():
-                draw_face(image, (row.x, row.y, row.w, row.h), row.face_id,
+                draw_face(image, np.array([row.x, row.y, row.w, row.h]) * scale, row.face_id,
                           np.array([getattr(row, name) for name in SMOOTHED]))
             if writer is None:
                 writer = VideoWriter(path, image.shape[1], image.shape[0],

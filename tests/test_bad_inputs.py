@@ -24,7 +24,8 @@ import pytest
 from conftest import write_fer_csv
 
 from fer_utils import cli
-from fer_utils.outputs import LOCK, MANIFEST
+from fer_utils.atomic import PAUSE_AT
+from fer_utils.outputs import LOCK, MANIFEST, write_manifest
 from fer_utils.pipeline import Augmentation
 from fer_utils.tracking import Smoothing
 from fer_utils.training import TrainConfig, profile
@@ -89,6 +90,14 @@ def inputs(tmp_path_factory, samples, untrained) -> Path:
     (folder / "a_file").write_text("I am not a folder")
     clip = samples[CLIP].read_bytes()
     (folder / "head.mp4").write_bytes(clip[:16_384])
+    (folder / "clip.mp4").symlink_to(samples[CLIP])
+    (folder / "header.csv").write_text("emotion,pixels,Usage\n")
+    for kind in ("training", "evaluation"):  # finished runs of other kinds than an analysis
+        (folder / kind).mkdir()
+        (folder / kind / "model.txt").write_text(f"the {kind} run's file")
+        write_manifest(folder / kind, ["model.txt"], "earlier", kind)
+    (folder / "reports").mkdir()  # an earlier good page of a report
+    (folder / "reports" / "01_explore_data.html").write_text("<p>the last good page</p>")
     return folder
 
 
@@ -153,28 +162,79 @@ CASES = [
     ("train out is a file", ["train", "--epochs", "1", "--out", "a_file"], 2, "a_file is a file"),
     ("train data missing", ["train", "--data", "nope.csv", "--out", "t"], 2,
      "nope.csv: no such file"),
+    ("workers zero", ["analyze", "--workers", "0", "--out", "o"], 2,
+     "--workers: must be an integer in [1, "),
+    ("workers a thousand", ["analyze", "--workers", "1000", "--out", "o"], 2,
+     "GB of memory, and each worker needs about 2 GB"),
+    ("cpu devices negative", ["train", "--cpu-devices", "-1", "--out", "t"], 2,
+     "--cpu-devices: must be an integer >= 1, not '-1'"),
+    ("synth count negative", ["data", "synth", "--train", "-5", "--out", "s.csv"], 2,
+     "--train: must be an integer >= 0, not '-5'"),
+    ("synth no image at all", ["data", "synth", "--train", "0", "--val", "0", "--test", "0",
+                               "--out", "s.csv"], 2, "synthetic data needs at least one image"),
+    ("prior correction 1e9", ["predict", "--prior-correction", "1e9", "face.jpg"], 2,
+     "--prior-correction: must be a finite number in [0, 10] (larger values only rank"),
+    ("input size of another model", ["predict", "--model", "good.keras", "--input-size", "64",
+                                     "face.jpg"], 2,
+     "good takes 48x48 faces, but the input size given is 64"),
+    ("analyze into a training folder", ["analyze", "clip.mp4", "--model", "good.keras",
+                                        "--out", "training"], 2,
+     "training holds the files of an earlier training run"),
+    ("analyze into an evaluation folder", ["analyze", "clip.mp4", "--model", "good.keras",
+                                           "--out", "evaluation"], 2,
+     "evaluation holds the files of an earlier evaluation run"),
+    ("report parameter of the wrong type", ["report", "02_train", "-p", "epochs", "abc",
+                                            "--out", "new-reports"], 2,
+     "-p epochs: 02_train takes int or None, not 'abc' (str); nothing was run"),
 ]
+# Errors that list each bad row of a file on a line of its own.
+LISTS_ROWS = {"csv signed pixel"}
+# What each case must leave as it was (paths relative to `inputs`); the catalogue checks them.
+UNCHANGED = {
+    "synth no image at all": ["s.csv"],
+    "analyze into a training folder": ["training"],
+    "analyze into an evaluation folder": ["evaluation"],
+    "report parameter of the wrong type": ["new-reports"],
+}
+
+
+def snapshot(path: Path) -> dict[str, bytes] | None:
+    """Every file under `path` with its bytes (None when nothing is there)."""
+    if not path.exists():
+        return None
+    if path.is_file():
+        return {path.name: path.read_bytes()}
+    return {str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*"))
+            if p.is_file()}
 
 
 @pytest.fixture(scope="module")
-def results(inputs) -> dict[str, subprocess.CompletedProcess]:
-    """Every case's exit code and output."""
-    return {name: call_cli(*args, cwd=inputs) for name, args, *_ in CASES}
+def results(inputs) -> dict[str, tuple[subprocess.CompletedProcess, bool]]:
+    """Every case's exit code and output, and whether what it must not touch is as it was."""
+    found = {}
+    for name, args, *_ in CASES:
+        kept = [inputs / path for path in UNCHANGED.get(name, [])]
+        before = [snapshot(path) for path in kept]
+        found[name] = (call_cli(*args, cwd=inputs), [snapshot(p) for p in kept] == before)
+    return found
 
 
 @pytest.mark.parametrize(("name", "code", "message"), [(c[0], c[2], c[3]) for c in CASES],
                          ids=[c[0] for c in CASES])
 def test_each_bad_input_gets_a_clear_message(results, name, code, message):
-    result = results[name]
+    result, untouched = results[name]
     output = result.stdout + result.stderr
     assert result.returncode == code, output
     assert message in output
     assert "Traceback" not in output
+    if code == 2 and name not in LISTS_ROWS:  # one line, and nothing it must keep changed
+        assert len(_stderr_lines(result)) == 1, result.stderr
+    assert untouched
 
 
 def test_predict_reports_each_bad_image_on_its_own_line(results):
     lines = [json.loads(line) for line in
-             results["predict goes on past bad images"].stdout.splitlines()]
+             results["predict goes on past bad images"][0].stdout.splitlines()]
     errors = {line["file"]: line["error"] for line in lines if "error" in line}
     assert set(errors) == {"junk.jpg", "missing.jpg"}
     assert "junk.jpg" in errors["junk.jpg"] and "missing.jpg" in errors["missing.jpg"]
@@ -355,6 +415,39 @@ def test_a_corrupt_middle_yields_the_frames_after_the_damage(samples, untrained,
     assert "could not be decoded and were skipped" in summary["error"]
 
 
+def ffmpeg_frames(video: Path, fps: float) -> list[int]:
+    """The frames ffmpeg decodes from a video, by the index their timestamps give."""
+    import imageio_ffmpeg
+
+    listing = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "quiet", "-i", str(video),
+                              "-map", "0:v", "-fps_mode", "passthrough", "-f", "framemd5", "-"],
+                             capture_output=True, text=True).stdout
+    base = next(line for line in listing.splitlines() if line.startswith("#tb 0:"))
+    num, den = map(int, base.split(":")[1].split("/"))
+    return [round(int(line.split(",")[2]) * num / den * fps) for line in listing.splitlines()
+            if line and not line.startswith("#")]
+
+
+def test_after_a_corrupt_stretch_decoding_resumes_where_ffmpeg_does(samples, tmp_path):
+    from fer_utils.video import FrameReader, open_video, sampling
+
+    clip = bytearray(samples[CLIP].read_bytes())
+    middle = len(clip) // 2
+    clip[middle:middle + 50_000] = bytes(50_000)
+    broken = tmp_path / "corrupt.mp4"
+    broken.write_bytes(bytes(clip))
+    capture, fps, count = open_video(broken)
+    reader = FrameReader(capture, sampling(fps), count, ahead=0)
+    read = [index for index, _, _ in reader]
+    capture.release()
+    # ffmpeg also returns one stray frame from inside the stretch again later, under a
+    # timestamp it has already shown; the kit drops it.
+    assert read == sorted(set(ffmpeg_frames(broken, fps)))
+    [gap] = reader.gaps
+    assert list(range(gap["first_frame"], gap["first_frame"] + gap["frames"])) == \
+        sorted(set(range(count)) - set(read))
+
+
 @pytest.mark.parametrize(("make", "message"), [
     (partial(TrainConfig, epochs=0), "epochs must be an integer >= 1, not 0"),
     (partial(profile, "full", label_smoothing=2.0),
@@ -372,3 +465,144 @@ def test_a_corrupt_middle_yields_the_frames_after_the_damage(samples, untrained,
 def test_the_python_api_checks_the_same_ranges(make, message):
     with pytest.raises(ValueError, match=message):
         make()
+
+
+# ------------------------------------------------------------------------------- interrupts
+
+def interrupt(args: list[str], cwd: Path, after: str, sig: int, pause: str = "",
+              group: bool = False, extra_wait: float = 0.0) -> subprocess.CompletedProcess:
+    """`fer-kit args` in a fresh process, sent `sig` once `after` shows in its output (after
+    `extra_wait` more seconds); with `pause`, it waits at that pause point for the signal;
+    with `group`, the signal goes to its whole process group, as a terminal's Ctrl-C does."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3", PAUSE_AT: pause}
+    out, err = cwd / f".{sig}.out", cwd / f".{sig}.err"
+    with open(out, "w") as stdout, open(err, "w") as stderr:
+        child = subprocess.Popen([sys.executable, "-m", "fer_utils.cli", *args], cwd=cwd, env=env,
+                                 stdout=stdout, stderr=stderr, start_new_session=group)
+        deadline = time.time() + 600
+        while after not in out.read_text() + err.read_text():
+            assert child.poll() is None and time.time() < deadline, err.read_text()
+            time.sleep(0.1)
+        time.sleep(extra_wait)
+        if group:
+            os.killpg(child.pid, sig)
+        else:
+            child.send_signal(sig)
+        code = child.wait(timeout=300)
+    texts = [path.read_text() for path in (out, err)]
+    out.unlink()
+    err.unlink()
+    return subprocess.CompletedProcess(args, code, *texts)
+
+
+def _stderr_lines(result: subprocess.CompletedProcess) -> list[str]:
+    """What a command said on stderr, without progress bars and the tests' pause notice."""
+    lines = [line.rsplit("\r", 1)[-1] for line in result.stderr.splitlines()]
+    return [line for line in lines if line.strip() and not line.startswith("paused at")
+            and "it/s]" not in line and "frame/s]" not in line and "video/s]" not in line
+            and not line.lstrip().startswith(("analysing", "videos"))]
+
+
+@pytest.fixture(scope="module")
+def earlier(inputs, samples, untrained, synthetic_csv) -> Path:
+    """Finished results an interrupted run must leave byte-identical: an analysis, an
+    evaluation and a report page."""
+    from fer_utils.data import load_fer2013_csv
+    from fer_utils.evaluation import evaluate
+
+    analyze(samples[CLIP], untrained, inputs / "analysed", max_seconds=1, progress=False)
+    evaluate(untrained, load_fer2013_csv(synthetic_csv), "PublicTest", inputs / "evaluated")
+    (inputs / "talks").mkdir()
+    for name in ("one", "two"):
+        (inputs / "talks" / f"{name}.mp4").symlink_to(samples["single_face.mp4"])
+    return inputs
+
+
+# (id, arguments, what to wait for, signal, pause point, to the process group, exit code,
+#  what must be left byte-identical). Paths are relative to `inputs`.
+INTERRUPTS = [
+    ("analyze Ctrl-C while analysing",
+     ["analyze", "clip.mp4", "--model", "good.keras", "--out", "analysed"], "analysing:",
+     signal.SIGINT, "", False, 130, ["analysed"]),
+    ("analyze SIGTERM before its commit",
+     ["analyze", "clip.mp4", "--model", "good.keras", "--max-seconds", "2", "--out",
+      "analysed"], "paused at commit:staging", signal.SIGTERM, "commit:staging", False, 143,
+     ["analysed"]),
+    ("evaluate Ctrl-C before its commit",
+     ["evaluate", "--model", "good.keras", "--data", "{synthetic}", "--out", "evaluated"],
+     "paused at commit:staging", signal.SIGINT, "commit:staging", False, 130, ["evaluated"]),
+    ("train Ctrl-C between two epochs' writes",
+     ["train", "--data", "{synthetic}", "--epochs", "2", "--batch-size", "32", "--verbose",
+      "0", "--out", "training-run"], "paused at checkpoint:2:epoch", signal.SIGINT,
+     "checkpoint:2:epoch", False, 130, []),
+    ("report Ctrl-C in a terminal",
+     ["report", "01_explore_data", "--out", "reports"], "running 01_explore_data",
+     signal.SIGINT, "", True, 130, ["reports"]),
+    ("batch Ctrl-C after its first talk",
+     ["analyze", "talks", "--model", "good.keras", "--max-seconds", "1", "--out", "batch"],
+     "1/2", signal.SIGINT, "", False, 130, []),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("name", "args", "after", "sig", "pause", "group", "code", "kept"),
+                         INTERRUPTS, ids=[row[0] for row in INTERRUPTS])
+def test_an_interrupt_stops_a_run_with_one_line_and_loses_nothing(
+        earlier, synthetic_csv, name, args, after, sig, pause, group, code, kept):
+    args = [arg.format(synthetic=synthetic_csv) for arg in args]
+    before = [snapshot(earlier / path) for path in kept]
+    result = interrupt(args, earlier, after, sig, pause, group,
+                       extra_wait=5.0 if group else 0.0)
+    lines = _stderr_lines(result)
+    assert result.returncode == code, result.stderr
+    assert len(lines) == 1 and f"interrupted ({signal.Signals(sig).name})" in lines[0], \
+        repr(result.stderr)
+    assert "corrupt" not in result.stdout + result.stderr
+    assert [snapshot(earlier / path) for path in kept] == before
+    for path in kept:  # no staging folder, lock or half-written page left behind
+        assert not [p for p in (earlier / path).iterdir() if p.name.startswith(".")]
+    if name.startswith("train"):  # the last finished epoch, whole; the run resumes from it
+        state = json.loads((earlier / "training-run" / "state.json").read_text())
+        assert state["epoch"] == 1 and not state["finished"]
+        assert call_cli(*args, cwd=earlier).returncode == 0
+    if name.startswith("batch"):  # corpus.csv lists the finished talk; a re-run does the rest
+        corpus = (earlier / "batch" / "corpus.csv").read_text().splitlines()
+        assert len(corpus) == 2 and ",ok," in corpus[1]
+        talk = earlier / "batch" / corpus[1].split(",")[1]
+        assert json.loads((talk / "complete.json").read_text())["row"]["status"] == "ok"
+        finished = snapshot(talk)
+        assert call_cli(*args, cwd=earlier).returncode == 0
+        assert snapshot(talk) == finished  # the finished talk is not analysed again
+        assert (earlier / "batch" / "corpus.csv").read_text().count(",ok,") == 2
+
+
+@pytest.mark.slow
+def test_a_failed_report_keeps_the_last_good_page_and_says_why_on_stderr(earlier):
+    good = earlier / "reports" / "01_explore_data.html"
+    before = good.read_bytes()
+    result = call_cli("report", "01_explore_data", "-p", "data", str(earlier / "header.csv"),
+                      "--out", "reports", cwd=earlier)
+    lines = _stderr_lines(result)
+    assert result.returncode == 1 and len(lines) == 1, result.stderr
+    assert lines[0].startswith("fer-kit report: 01_explore_data failed at cell ")
+    assert "header.csv" in lines[0] and "its last good page is kept" in lines[0]
+    assert good.read_bytes() == before
+    assert (earlier / "reports" / "01_explore_data.failed.html").exists()
+
+
+def test_the_largest_prior_correction_gives_finite_probabilities(inputs):
+    from fer_utils.model import correct_for_prior
+    from fer_utils.options import MAX_PRIOR_CORRECTION
+
+    result = call_cli("predict", "--prior-correction", str(MAX_PRIOR_CORRECTION), "face.jpg",
+                      cwd=inputs)
+    assert result.returncode == 0, result.stderr
+    faces = [json.loads(line, parse_constant=lambda word: pytest.fail(f"not JSON: {word}"))
+             for line in result.stdout.splitlines()]
+    assert faces and all(sum(face["probabilities"].values()) == pytest.approx(1, abs=1e-3)
+                         for face in faces if "probabilities" in face)
+    # Probabilities as small as float32 holds, against a prior from 1% to 30%.
+    probs = np.array([[1e-38, 1e-30, 1e-20, 0.5, 0.5 - 1e-7, 1e-7, 0.0]], np.float32)
+    prior = np.array([0.14, 0.01, 0.14, 0.3, 0.17, 0.11, 0.13])
+    corrected = correct_for_prior(probs, prior, MAX_PRIOR_CORRECTION)
+    assert np.isfinite(corrected).all() and corrected.sum() == pytest.approx(1, rel=1e-6)

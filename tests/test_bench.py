@@ -62,8 +62,12 @@ def test_inference_and_video_figures_are_plausible(tiny):
     assert 0 <= video["detection_agreement"] <= 1
     assert video["fps_fer"] is None and video["ratio_vs_fer"] is None
     assert "tiny mode" in video["fer_skipped"]
-    # Frames stream through the analysis: ten times the video, not ten times the memory.
+    # Frames stream through the analysis: ten times the video, not ten times the memory; and
+    # a high-resolution video twice as long, annotated, takes no more either.
     assert memory["ratio_10x"] < 1.5
+    assert memory["high_ratio_longest"] == pytest.approx(
+        memory["high_peak_mb_2x"] / memory["high_peak_mb_1x"], rel=0.02)
+    assert memory["high_ratio_longest"] < 1.5
 
 
 def test_framing_figures_hang_together(tiny):

@@ -113,8 +113,7 @@ def _library_defaults() -> dict:
 
 
 # Defaults that only the command line has: how it prints, which device it opens.
-CLI_ONLY = {("train", "cpu_devices"), ("train", "verbose"), ("data", "audit", "show"),
-            ("live", "source")}
+CLI_ONLY = {("train", "verbose"), ("data", "audit", "show"), ("live", "source")}
 
 
 def test_every_default_of_the_cli_is_the_librarys_and_its_help_shows_it():

@@ -63,12 +63,43 @@ def test_a_failing_notebook_is_marked_and_the_others_still_render(tmp_path):
     assert results[0].error and "cell 2" in results[0].error and "broken on purpose" in \
         results[0].error
     assert results[1].error is None and results[1].summary["headline"] == "x is 3"
-    assert (out / "good.html").exists() and (out / "bad.html").exists()
+    assert (out / "good.html").exists() and results[0].html == out / "bad.failed.html"
     assert "FAILED" in index and "bad" in index and "x is 3" in index
 
 
+def test_a_failed_run_keeps_the_last_good_page_and_puts_its_own_beside_it(tmp_path):
+    source = tmp_path / "notebooks"
+    source.mkdir()
+    _notebook(source / "nb.ipynb", "assert x < 5, f'x is {x}'")
+    out = tmp_path / "out"
+    out.mkdir()
+    good = reports.run_notebook("nb", {"x": 1}, out, notebooks=source)
+    kept = {name: (out / name).read_bytes() for name in ("nb.html", "nb.ipynb")}
+    failed = reports.run_notebook("nb", {"x": 9}, out, notebooks=source)
+    assert good.error is None and "AssertionError: x is 9" in failed.error
+    assert {name: (out / name).read_bytes() for name in kept} == kept
+    assert failed.html == out / "nb.failed.html" and (out / "nb.failed.ipynb").exists()
+    assert "the last good page" in reports.write_index([failed], out).read_text()
+    reports.run_notebook("nb", {"x": 2}, out, notebooks=source)  # good again: no failed page
+    assert sorted(p.name for p in out.iterdir()) == ["index.html", "nb.html", "nb.ipynb"]
+
+
+def test_a_parameter_of_the_wrong_type_is_refused_before_any_kernel_starts(tmp_path):
+    types = reports.notebook_parameters("02_train")
+    assert types["epochs"] == (int, type(None)) and types["augment"] == (bool,)
+    with pytest.raises(ValueError, match=r"-p epochs: 02_train takes int or None, not 'abc' "
+                                         r"\(str\); nothing was run"):
+        reports.run_reports(["02_train"], {"epochs": "abc"}, tmp_path / "out")
+    with pytest.raises(ValueError, match="-p augment: 02_train takes bool, not 1"):
+        reports.run_reports(["02_train"], {"augment": 1}, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    # YAML reads 1e-3 as text: a float parameter takes it as the number it spells.
+    assert reports.check_parameter("02_train", "learning_rate", "1e-3",
+                                   types["learning_rate"]) == 0.001
+
+
 def test_parameters_no_notebook_declares_are_refused_before_anything_runs(tmp_path):
-    assert reports.notebook_parameters("04_analyze_video") == {
+    assert set(reports.notebook_parameters("04_analyze_video")) == {
         "video", "model", "fps", "smoothing", "max_seconds", "out", "runs"}
     with pytest.raises(ValueError, match="epochz"):
         reports.run_reports(parameters={"epochz": 1}, out=tmp_path)
@@ -82,7 +113,7 @@ def test_parameters_no_notebook_declares_are_refused_before_anything_runs(tmp_pa
 
 def test_the_report_values_are_parameters_of_their_notebooks():
     for name, values in reports.report_parameters().items():
-        assert set(values) <= reports.notebook_parameters(name), name
+        assert set(values) <= set(reports.notebook_parameters(name)), name
 
 
 def test_the_report_run_sets_the_model_02_trained_beside_the_shipped_one(monkeypatch, tmp_path):

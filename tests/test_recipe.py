@@ -1,6 +1,7 @@
 """The full recipe's options in small: SGD, decoupled weight decay, early dropout, the EMA."""
 
 import json
+import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pandas as pd
 import pytest
 from conftest import saved_weights
 
+from fer_utils import training
 from fer_utils.atomic import write_json
 from fer_utils.data import FaceDataset
 from fer_utils.model import FaceClassifier, build_model
@@ -160,8 +162,78 @@ def test_ema_momentum_is_checked_and_a_run_begun_before_it_existed_still_resumes
         TrainConfig(ema_momentum=1.0)
     older = {k: v for k, v in RECIPE.to_dict().items() if k != "ema_momentum"}
     (tmp_path / "last.keras").write_bytes(b"")
-    write_json(tmp_path / "state.json",
-               {**_new_state(RECIPE, patterns), "config": older, "epoch": 1})
+    # Its state.json also predates the epoch-numbered checkpoints: last.keras is its checkpoint.
+    layout = ("checkpoint", "best_checkpoint", "history")
+    state = {k: v for k, v in _new_state(RECIPE, patterns).items() if k not in layout}
+    write_json(tmp_path / "state.json", {**state, "config": older, "epoch": 1})
     assert _load_state(tmp_path, RECIPE, patterns)["epoch"] == 1
     with pytest.raises(ValueError, match="ema_momentum: 0.0 in the folder, 0.9 asked"):
         _load_state(tmp_path, EMA, patterns)
+
+
+# ------------------------------------------------------ a kill between two checkpoint writes
+
+# Early dropout and the EMA together, over two epochs: the second improves on the first, so
+# it writes every file an epoch can write.
+GAPS = replace(RECIPE, epochs=2, early_dropout_epochs=1, ema_momentum=0.9)
+# The points between an epoch's writes, in order: its checkpoint, its best weights, state.json
+# (the commit), then the files published from the state and the pruning of older checkpoints.
+WRITES = ["epoch", "best", "state", "last.keras", "best.keras", "log.csv", "pruned"]
+
+
+class Killed(BaseException):
+    """Stands for a SIGKILL at a pause point: nothing in the kit catches it."""
+
+
+def _kill_at(monkeypatch, name: str) -> None:
+    def stop(point: str) -> None:
+        if point == name:
+            raise Killed(point)
+
+    monkeypatch.setattr(training, "pause_point", stop)
+
+
+def _same_state(a: Path, b: Path) -> None:
+    """Two runs' state.json files agree except in timings."""
+    states = [json.loads((run / "state.json").read_text()) for run in (a, b)]
+    for state in states:
+        state.pop("train_seconds")
+        for row in state["history"]:
+            row.pop("seconds")
+    assert states[0] == states[1]
+    assert sorted(os.listdir(a / "checkpoints")) == sorted(os.listdir(b / "checkpoints"))
+
+
+@pytest.fixture(scope="module")
+def gaps_run(patterns, tmp_path_factory):
+    run = train(patterns, tmp_path_factory.mktemp("gaps"), GAPS, verbose=0, export=False)
+    assert run.state["best_epoch"] == 2  # so that epoch 2 writes its best weights too
+    return run
+
+
+@pytest.mark.parametrize("write", WRITES)
+def test_a_kill_after_any_write_of_an_epoch_resumes_exactly(patterns, gaps_run, tmp_path,
+                                                            monkeypatch, write):
+    out = tmp_path / "killed"
+    _kill_at(monkeypatch, f"checkpoint:2:{write}")
+    with pytest.raises(Killed):
+        train(patterns, out, GAPS, verbose=0, export=False)
+    monkeypatch.undo()
+    committed = json.loads((out / "state.json").read_text())["epoch"]
+    assert committed == (1 if write in ("epoch", "best") else 2)
+    resumed = train(patterns, out, GAPS, verbose=0, export=False)
+    assert resumed.state["finished"]
+    _same_runs(resumed.out, gaps_run.out)
+    _same_state(resumed.out, gaps_run.out)
+
+
+def test_a_finetuning_run_killed_in_its_first_epoch_starts_again_from_its_model(
+        patterns, recipe_run, tmp_path, monkeypatch):
+    config = replace(GAPS, epochs=1, init_model=str(recipe_run.out / "best.keras"))
+    straight = train(patterns, tmp_path / "straight", config, verbose=0, export=False)
+    _kill_at(monkeypatch, "checkpoint:1:epoch")
+    with pytest.raises(Killed):
+        train(patterns, tmp_path / "killed", config, verbose=0, export=False)
+    monkeypatch.undo()
+    _same_runs(train(patterns, tmp_path / "killed", config, verbose=0, export=False).out,
+               straight.out)
