@@ -108,15 +108,19 @@ def _stale(lock: Path, holder: dict | None) -> bool:
 
 
 def _take(lock: Path, run: str) -> bool:
-    """Create the lock file for `run`; False when it exists already."""
+    """Create the lock file for `run`, whole: its record is written beside it and linked into
+    place, which fails when the lock exists, so a kill never leaves a lock without its holder.
+    False when the lock exists already."""
+    record = lock.with_name(f"{lock.name}.{run}")
+    record.write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "run": run,
+                                  "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                                  "command": " ".join(sys.argv)}))
     try:
-        fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-    except FileExistsError:
+        os.link(record, lock)
+    except (FileExistsError, FileNotFoundError):  # held; or the holder swept our record
         return False
-    with os.fdopen(fd, "w") as f:
-        json.dump({"pid": os.getpid(), "host": socket.gethostname(), "run": run,
-                   "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                   "command": " ".join(sys.argv)}, f)
+    finally:
+        record.unlink(missing_ok=True)
     return True
 
 
@@ -139,6 +143,8 @@ def output_lock(folder: str | Path, kind: str, run: str | None = None) -> Iterat
             (folder / f"{LOCK}.stale-{run}").unlink()
         except FileNotFoundError:
             pass
+    for leftover in folder.glob(f"{LOCK}.*"):  # records and set-aside locks of killed runs
+        leftover.unlink(missing_ok=True)
     try:
         check_kind(folder, kind)
         finish_commits(folder)
