@@ -52,7 +52,7 @@ STALE_SECONDS = 10.0  # a lock file still empty after this long was left by a cr
 # The kinds of folder a run of each kind may write into: its own kind, and an evaluation may
 # go beside the model in a training run's folder (and a training run resume there).
 WRITES_INTO = {"analysis": ("analysis",), "evaluation": ("evaluation", "training"),
-               "training": ("training", "evaluation")}
+               "training": ("training", "evaluation"), "in-frame": ("in-frame",)}
 
 
 class FolderInUse(OSError):

@@ -4,6 +4,7 @@ import hashlib
 import json
 import os
 import random
+import re
 import subprocess
 import sys
 import time
@@ -186,3 +187,14 @@ def test_kills_at_random_moments_never_leave_a_mixed_folder(tmp_path):
             pass
         tag, contents = the_set(folder)
         assert sorted(os.listdir(folder)) == sorted([*contents, MANIFEST])
+
+
+def test_every_kind_of_run_the_kit_writes_may_write_over_its_own_folder(tmp_path):
+    source = "\n".join(p.read_text() for p in (ROOT / "fer_utils").glob("*.py"))
+    kinds = set(re.findall(r'output_(?:set|lock)\([^,()]+, "([a-z-]+)"\)', source))
+    assert {"analysis", "evaluation", "training", "in-frame"} <= kinds
+    for kind in kinds:
+        with output_set(tmp_path / kind, kind) as run:
+            run.commit({})
+        with output_set(tmp_path / kind, kind) as run:  # a second run into the same folder
+            run.commit({})
