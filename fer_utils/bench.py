@@ -274,42 +274,35 @@ def bench_batch(clip: Path, model: Path, scratch: Path, tiny: bool) -> dict:
 
 def concat_video(clip: Path, times: int, out: Path) -> Path:
     """The clip repeated `times` times, re-encoded with ffmpeg into one file."""
-    import imageio_ffmpeg
-
     if out.exists():
         return out
     listing = write_text(out.with_suffix(".txt"),
                          "".join(f"file '{clip.resolve()}'\n" for _ in range(times)))
+    return _ffmpeg(out, "-f", "concat", "-safe", "0", "-i", str(listing), "-c", "copy")
+
+
+def _ffmpeg(out: Path, *args: str) -> Path:
+    """Run the bundled ffmpeg quietly with `args`, writing an MP4 to `out` atomically."""
+    import imageio_ffmpeg
+
     with atomic_path(out) as tmp:
-        subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-y", "-f",
-                        "concat", "-safe", "0", "-i", str(listing), "-c", "copy", "-f", "mp4",
-                        str(tmp)], check=True)
+        subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-y", *args,
+                        "-f", "mp4", str(tmp)], check=True)
     return out
 
 
 def upscaled_clip(clip: Path, seconds: float, size: tuple[int, int], out: Path) -> Path:
     """The first `seconds` of the clip scaled to `size` (width, height), encoded as H.264."""
-    import imageio_ffmpeg
-
-    with atomic_path(out) as tmp:
-        subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-y", "-i",
-                        str(clip), "-t", str(seconds), "-vf", f"scale={size[0]}:{size[1]}", "-an",
-                        "-c:v", "libx264", "-preset", "veryfast", "-f", "mp4", str(tmp)],
-                       check=True)
-    return out
+    return _ffmpeg(out, "-i", str(clip), "-t", str(seconds), "-vf", f"scale={size[0]}:{size[1]}",
+                   "-an", "-c:v", "libx264", "-preset", "veryfast")
 
 
 def bench_memory(clip: Path, model: Path, scratch: Path, tiny: bool) -> dict:
     """Peak memory of the analysis on the clip and on the clip ten times over; and of a full
     analysis (annotated video included) of a 4K copy of its first second, repeated 1, 2, 4 and
     8 times, which must not grow with the length."""
-    source = clip
-    if tiny:
-        source = scratch / "short.mp4"
-        import imageio_ffmpeg
-
-        subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-y", "-i",
-                        str(clip), "-t", "1", "-c", "copy", str(source)], check=True)
+    source = _ffmpeg(scratch / "short.mp4", "-i", str(clip), "-t", "1", "-c", "copy") \
+        if tiny else clip
     long = concat_video(source, 10, scratch / f"{source.stem}_x10.mp4")
     single = _child("video", str(source), str(model))
     tenfold = _child("video", str(long), str(model))
