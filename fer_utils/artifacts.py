@@ -26,6 +26,7 @@ from .model import (
     predict_in_batches,
 )
 from .pipeline import Preprocessing
+from .quiet_import import filtered_native_stderr
 from .schedules import WarmupCosine
 
 __all__ = [
@@ -285,7 +286,8 @@ class TFLiteClassifier:
         if not self.path.exists():
             raise FileNotFoundError(f"{self.path}: no such TFLite file; export one with "
                                     "fer_utils.artifacts.export_model.")
-        self.interpreter = Interpreter(model_path=str(self.path))
+        with filtered_native_stderr():  # the delegate's INFO line, on its first use
+            self.interpreter = Interpreter(model_path=str(self.path))
         self.input = self.interpreter.get_input_details()[0]
         self.output = self.interpreter.get_output_details()[0]
         self.preprocessing = preprocessing or Preprocessing(int(self.input["shape"][1]))
@@ -295,7 +297,8 @@ class TFLiteClassifier:
         if batch != self._batch:
             size = self.preprocessing.input_size
             self.interpreter.resize_tensor_input(self.input["index"], [batch, size, size, 1])
-            self.interpreter.allocate_tensors()
+            with filtered_native_stderr():
+                self.interpreter.allocate_tensors()
             self._batch = batch
 
     def _invoke(self, x: tf.Tensor) -> np.ndarray:

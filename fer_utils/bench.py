@@ -22,9 +22,10 @@ from .atomic import atomic_path, write_json, write_text
 from .peer import child_environment, install_fer
 
 __all__ = [
-    "timed", "bench_load", "bench_train_input", "bench_inference", "detection_agreement",
-    "VIDEO_PRESETS", "bench_video", "bench_batch", "concat_video", "upscaled_clip", "bench_memory",
-    "bench_framing", "SECTIONS", "run_benchmarks", "save", "markdown",
+    "timed", "peak_rss_mb", "bench_load", "bench_train_input", "bench_inference",
+    "detection_agreement", "VIDEO_PRESETS", "bench_video", "bench_batch", "concat_video",
+    "upscaled_clip", "bench_memory", "bench_framing", "SECTIONS", "run_benchmarks", "save",
+    "markdown",
 ]
 
 
@@ -41,13 +42,27 @@ def timed(work: Callable[[], object], repeats: int = 3, warmup: int = 1) -> dict
             "max_s": round(max(times), 4), "repeats": repeats}
 
 
+def peak_rss_mb() -> float:
+    """This process's own peak resident memory in MB. On Linux that is VmHWM: ru_maxrss would
+    carry the parent's peak into a child across fork and exec, so a small case started by a
+    large bench process would report the bench's size."""
+    try:
+        status = Path("/proc/self/status").read_text()
+    except OSError:  # not Linux: ru_maxrss, in kB (bytes on macOS)
+        import resource
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return peak / 2**20 if sys.platform == "darwin" else peak / 1024
+    return int(next(line for line in status.splitlines() if line.startswith("VmHWM:"))
+               .split()[1]) / 1024
+
+
 def _child(task: str, *args: str) -> dict:
     """Run one case in a fresh interpreter and return what it printed, plus its peak RSS (fer's
     cases with the stand-in for pkg_resources on their path, see fer_utils.peer)."""
-    code = (f"import json, resource, sys; from fer_utils import bench; "
+    code = (f"import json, sys; from fer_utils import bench; "
             f"out = bench._case({task!r}, *sys.argv[1:]); "
-            f"out['peak_mb'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024; "
-            f"print(json.dumps(out))")
+            f"out['peak_mb'] = bench.peak_rss_mb(); print(json.dumps(out))")
     quiet = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     env = child_environment() if task.endswith("-fer") else quiet
     result = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,

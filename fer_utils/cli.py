@@ -370,13 +370,18 @@ def _add_video(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=_predict)
 
 
-IN_FRAME = ("detector", "per_class", "margin", "seed")  # options that go with --in-frame
+# options that go with --in-frame
+IN_FRAME = ("detector", "per_class", "margin", "seed", "record_framing")
 
 
 def _in_frame(args: argparse.Namespace) -> int:
     from .framing import DETECTORS, best_margins, in_frame_benchmark
+    from .labels import usage_name
     from .sources import load_dataset
 
+    if args.record_framing and usage_name(args.split) != "PublicTest":
+        raise ValueError("--record-framing chooses a crop margin, which is done on PublicTest "
+                         "only: add --split PublicTest")
     classifiers = _classifiers(args)
     dataset = load_dataset(args.data, skip_bad_rows=args.skip_bad_rows)
     print(dataset.describe())
@@ -393,7 +398,33 @@ def _in_frame(args: argparse.Namespace) -> int:
     print("\nFraming grid (accuracy on the split's crops):")
     print(result.grid_table().round(4).to_string())
     print(f"in_frame.csv, margins.csv, grid.csv and in_frame.json in {args.out}")
+    if args.record_framing:
+        _record_framing(args, classifiers, result)
     return 0
+
+
+def _record_framing(args: argparse.Namespace, classifiers: dict, result) -> None:
+    """Write the crop each model's curves chose into its card, with how it was chosen."""
+    import json
+    import shlex
+
+    from .artifacts import card_path, update_card
+    from .framing import framing_choice
+
+    settings = result.settings
+    for model, name in zip(args.model or [str(SHIPPED_MODEL)], classifiers, strict=True):
+        card = card_path(model)
+        if not card.exists():
+            raise FileNotFoundError(f"{card}: no model card beside {model} to record its crop "
+                                    "in; cards are written when the kit trains or exports a model")
+        framing, choice = framing_choice(result.margins, name, settings["split"],
+                                         settings["faces"], settings["seed"],
+                                         "fer-kit " + shlex.join(args.argv))
+        preprocessing = {**json.loads(card.read_text()).get("preprocessing", {}),
+                         "framing": framing}
+        update_card(card, {"preprocessing": preprocessing, "framing_choice": choice})
+        print(f"crop recorded in {card}: " + ", ".join(
+            f"{kind} margin {crop['margin']:g}" for kind, crop in framing.items()))
 
 
 def _evaluate(args: argparse.Namespace) -> int:
@@ -404,7 +435,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     if args.in_frame:
         return _in_frame(args)
-    stray = [f"--{k.replace('_', '-')}" for k in IN_FRAME if getattr(args, k) is not None]
+    stray = [f"--{k.replace('_', '-')}" for k in IN_FRAME if getattr(args, k) not in (None, False)]
     if stray:
         raise ValueError(f"{', '.join(stray)}: only with --in-frame; add --in-frame or leave "
                          "the option out")
@@ -467,6 +498,10 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
                    "on each side (default: each model's own, from its card, for each detector)")
     p.add_argument("--seed", type=int, help="with --in-frame: seed of the faces drawn "
                    "(default: that of fer_utils.framing.in_frame_benchmark)")
+    p.add_argument("--record-framing", action="store_true", help="with --in-frame on "
+                   "PublicTest: write into each model's card the crop margin its curves choose "
+                   "per detector kind (fer_utils.framing.FRAMING_RULE), which predict, analyze "
+                   "and live then use")
     p.set_defaults(handler=_evaluate)
     p = sub.add_parser("leakage", help="the seed's leaky protocol against the honest one")
     p.add_argument("--data")
@@ -617,6 +652,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run a fer-kit command. An error about the user's input prints one line and exits 2;
     anything else is a bug: one line and a traceback file, exit 1 (--debug: the traceback)."""
     args = parser().parse_args(argv)
+    args.argv = sys.argv[1:] if argv is None else list(argv)  # as typed, for records
     try:
         with _one_line_warnings(), _interrupts():
             return int(args.handler(args) or 0)
@@ -633,7 +669,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:
         if args.debug:
             raise
-        log = _report_bug(args.command, sys.argv[1:] if argv is None else argv)
+        log = _report_bug(args.command, args.argv)
         print(f"fer-kit {args.command}: internal error ({type(e).__name__}: "
               f"{str(e).splitlines()[0] if str(e) else 'no message'}). This is a bug in "
               f"fer-kit; the full traceback is in {log} (run with --debug to see it here).",

@@ -130,7 +130,7 @@ def _in_process(todo: list[Path], folders: dict[Path, Path], model: ModelSpec, o
 
 
 def _on_dask(todo: list[Path], folders: dict[Path, Path], model: ModelSpec, options: dict,
-             workers: int, scheduler: str | None) -> Iterator[tuple[Path, dict]]:
+             workers: int, scheduler: str | None, progress: bool) -> Iterator[tuple[Path, dict]]:
     from dask.distributed import Client, LocalCluster, as_completed
 
     cluster = None if scheduler else LocalCluster(
@@ -138,7 +138,8 @@ def _on_dask(todo: list[Path], folders: dict[Path, Path], model: ModelSpec, opti
         silence_logs=logging.ERROR)
     try:
         with Client(scheduler or cluster) as client:
-            print(f"Dask dashboard: {client.dashboard_link}", flush=True)
+            if progress:  # live feedback, like the progress bar
+                print(f"Dask dashboard: {client.dashboard_link}", flush=True)
             futures = {client.submit(analyze_one, video, folders[video], model, options,
                                      pure=False): video for video in todo}
             for future in as_completed(futures):
@@ -181,7 +182,7 @@ def analyze_many(paths: Iterable[str | Path], out: str | Path, workers: int = 1,
     todo = [video for video in videos if rows[video] is None]
     results = (_in_process(todo, folders, model, options, progress)
                if workers == 1 and scheduler is None else
-               _on_dask(todo, folders, model, options, workers, scheduler))
+               _on_dask(todo, folders, model, options, workers, scheduler, progress))
     out.mkdir(parents=True, exist_ok=True)
     # Closed however the loop ends, so that an interrupt's message starts a line of its own.
     with tqdm(total=len(videos), initial=len(videos) - len(todo), unit="video",

@@ -34,7 +34,7 @@ __all__ = [
     "UPSCALE", "FRAME_SIZE", "PER_CLASS", "DETECTORS", "MARGINS", "MATCH_IOU", "GRID",
     "FER_PATH", "balanced_subset", "place_in_frame", "Frames", "faces_in_frames",
     "matched_box", "detect_placed", "framed_crops", "in_frame_scores", "framing_grid",
-    "InFrame", "in_frame_benchmark", "best_margins",
+    "InFrame", "in_frame_benchmark", "best_margins", "FRAMING_RULE", "framing_choice",
 ]
 
 UPSCALE = 3  # each face is enlarged this many times (bicubic): 48 px -> 144 px
@@ -243,7 +243,7 @@ def _records(table: pd.DataFrame) -> list[dict]:
 
 def best_margins(margins: pd.DataFrame) -> pd.DataFrame:
     """Per model and detector, the margin of the curve with the highest accuracy on the faces
-    found (the first of equals), with that accuracy and the accuracy at the kit's margin."""
+    found (the first of equals), with that accuracy and the share of faces found there."""
     rows = []
     for (model, detector), curve in margins.groupby(["model", "detector"], sort=False):
         best = curve.loc[curve["accuracy_on_found"].idxmax()]
@@ -251,6 +251,38 @@ def best_margins(margins: pd.DataFrame) -> pd.DataFrame:
                      "accuracy_on_found": best["accuracy_on_found"], "found": best["found"]})
     return pd.DataFrame(rows, columns=["model", "detector", "best_margin", "accuracy_on_found",
                                        "found"])
+
+
+FRAMING_RULE = ("per detector kind, the margin with the highest accuracy on the faces found, "
+                "pooled over the kind's presets (the smallest of equal margins), on the "
+                "faces-in-frames benchmark of PublicTest; the offset is left at 0 (not tuned)")
+
+
+def framing_choice(margins: pd.DataFrame, model: str, split: str, faces: int, seed: int,
+                   command: str) -> tuple[dict, dict]:
+    """The crop a model's card should record for each detector kind, chosen by FRAMING_RULE
+    from its margin curves (`margins` of an in-frame benchmark), and the record of the choice:
+    (preprocessing framing, framing_choice). idxmax takes the first, so the smallest, of
+    equal margins."""
+    if split != "PublicTest":
+        raise ValueError(f"a crop margin is chosen on PublicTest only, not on {split}: "
+                         "run the benchmark with --split PublicTest")
+    curves = margins[margins["model"] == model].copy()
+    curves["kind"] = [detector_config(d).kind for d in curves["detector"]]
+    curves["correct"] = (curves["accuracy_on_found"] * curves["found"]).round().astype(int)
+    framing, presets, found, by_margin = {}, {}, {}, {}
+    for kind, curve in curves.groupby("kind", sort=True):
+        # The same faces are found at every margin, so the counts of right answers compare.
+        pooled = curve.groupby("margin")[["correct", "found"]].sum().sort_index()
+        if not pooled["found"].any():
+            continue  # this kind found no face: nothing to choose from
+        framing[kind] = {"margin": float(pooled["correct"].idxmax()), "offset": 0.0}
+        presets[kind] = sorted(curve["detector"].unique())
+        found[kind] = int(pooled["found"].iloc[0])
+        by_margin[kind] = {f"{m:g}": round(c / f, 4) for m, c, f in pooled.itertuples()}
+    return framing, {"rule": FRAMING_RULE, "command": command, "split": split, "faces": faces,
+                     "seed": seed, "presets": presets, "faces_found": found,
+                     "accuracy_on_found_by_margin": by_margin}
 
 
 def in_frame_benchmark(classifiers: dict, dataset, split: str = "PublicTest",

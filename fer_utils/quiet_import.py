@@ -24,9 +24,11 @@ from types import ModuleType
 __all__ = ["QUIET_MODULES", "STARTUP_NOISE", "filtered_native_stderr", "import_quietly"]
 
 QUIET_MODULES = ("tensorflow",)
-# absl's banner, info and warning lines (I0000/W0000 ...), and the CPU notice's second line.
+# absl's banner, info and warning lines (I0000/W0000 ...), the CPU notice's second line, and
+# the notice TFLite prints when an interpreter takes its default CPU delegate.
 STARTUP_NOISE = re.compile(r"^(WARNING: All log messages before absl::InitializeLog|[IW]\d{4} |"
-                           r"To enable the following instructions)")
+                           r"To enable the following instructions|"
+                           r"INFO: Created TensorFlow Lite XNNPACK delegate)")
 
 
 @contextmanager

@@ -1,6 +1,8 @@
 """Saving in every format the kit ships and loading every format a user brings."""
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import h5py
@@ -82,6 +84,16 @@ def test_tflite_files_agree_with_keras(classifier, exported, faces):
                                atol=1e-5)
     quantised = TFLiteClassifier(exported["tflite_dynamic_range"]).predict(faces)
     assert np.abs(quantised - expected).max() < 0.05
+
+
+def test_a_tflite_model_predicts_without_a_word_on_stderr(exported):
+    """TFLite announces its CPU delegate on fd 2 once per process: a fresh process shows it."""
+    child = subprocess.run(
+        [sys.executable, "-c", "import sys, numpy as np\n"
+         "from fer_utils.artifacts import TFLiteClassifier\n"
+         "TFLiteClassifier(sys.argv[1]).predict(np.zeros((3, 48, 48), np.uint8))",
+         str(exported["tflite"])], capture_output=True, text=True, check=True)
+    assert child.stderr == ""
 
 
 def test_exported_model_holds_no_augmentation(exported):

@@ -2,10 +2,13 @@
 
 import json
 import os
+import subprocess
+import sys
 
+import numpy as np
 import pytest
 
-from fer_utils.bench import run_benchmarks
+from fer_utils.bench import peak_rss_mb, run_benchmarks
 from fer_utils.framing import DETECTORS
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("bench")]  # one tiny run
@@ -86,3 +89,11 @@ def test_framing_figures_hang_together(tiny):
     # Tables go into bench.md as tables.
     assert f"| fps_kit_spread | {tiny[0]['video']['fps_kit_spread']} |" in report  # a figure
     assert "### in_frame" in report and "### grid" in report and "| framing | shipped |" in report
+
+
+def test_a_child_reports_its_own_peak_memory_not_its_parent_s():
+    ballast = np.ones(300 * 2**20, np.uint8)  # 300 MB resident in this process
+    code = "from fer_utils.bench import peak_rss_mb; print(peak_rss_mb())"
+    child = float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                 check=True).stdout)
+    assert peak_rss_mb() > ballast.nbytes / 2**20 > child  # importing numpy is far below 300 MB

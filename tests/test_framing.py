@@ -2,16 +2,21 @@
 the framing grid, each against a hand-made case; and `fer-kit evaluate --in-frame`."""
 
 import json
+import shlex
+import shutil
 
 import cv2
 import numpy as np
+import pandas as pd
 import pytest
 
 from fer_utils import cli
 from fer_utils import framing as fr
+from fer_utils.artifacts import card_path, load_model
 from fer_utils.data import load_fer2013_csv
 from fer_utils.faces import FaceDetector, crop_face, detector_config, faces_in_photo
 from fer_utils.images import read_image, reframe, to_gray
+from fer_utils.paths import PREVIOUS_MODEL
 from fer_utils.pipeline import Framing
 
 pytestmark = pytest.mark.xdist_group("framing")
@@ -192,6 +197,25 @@ def test_the_margin_curve_and_the_best_margin(benchmark):
         assert at_own == single["accuracy_on_found"]
 
 
+def test_a_kind_s_crop_is_its_presets_pooled_peak_the_smallest_of_equals():
+    rows = []
+    for detector, found, right in (("haar", 10, (5, 7, 6)), ("reference", 20, (11, 13, 14)),
+                                   ("default", 10, (6, 8, 8))):
+        rows += [{"model": "m", "detector": detector, "margin": margin, "found": found,
+                  "accuracy_on_found": hits / found}
+                 for margin, hits in zip((-0.05, 0.0, 0.1), right, strict=True)]
+    margins = pd.DataFrame(rows + [{**rows[0], "model": "other", "accuracy_on_found": 1.0}])
+    crop, choice = fr.framing_choice(margins, "m", "PublicTest", 70, 3, "fer-kit evaluate ...")
+    # haar + reference right 16, 20, 20 of 30: a tie, the smaller margin wins; mtcnn 6, 8, 8.
+    assert crop == {"haar": {"margin": 0.0, "offset": 0.0}, "mtcnn": {"margin": 0.0, "offset": 0.0}}
+    assert choice["presets"] == {"haar": ["haar", "reference"], "mtcnn": ["default"]}
+    assert choice["faces_found"] == {"haar": 30, "mtcnn": 10} and choice["seed"] == 3
+    assert choice["accuracy_on_found_by_margin"]["haar"] == {"-0.05": 0.5333, "0": 0.6667,
+                                                             "0.1": 0.6667}
+    with pytest.raises(ValueError, match="PublicTest only"):
+        fr.framing_choice(margins, "m", "PrivateTest", 70, 3, "")
+
+
 def test_scale_tta_rows_sit_beside_the_single_view(benchmark, untrained):
     result, _ = benchmark
     table = result.table
@@ -235,6 +259,31 @@ def test_out_of_range_in_frame_options_are_refused(argv, message, tmp_path, caps
     with pytest.raises(SystemExit) as exit_:
         cli.main(["evaluate", "--out", str(tmp_path / "x"), *argv])
     assert exit_.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_fer_kit_records_the_chosen_crop_in_the_model_card(synthetic_csv, tmp_path, capsys):
+    model = tmp_path / "fer_cnn.keras"
+    shutil.copy(PREVIOUS_MODEL, model)
+    shutil.copy(card_path(PREVIOUS_MODEL), card_path(model))
+    argv = ["evaluate", "--in-frame", "--record-framing", "--data", str(synthetic_csv),
+            "--split", "val", "--detector", "reference", "--detector", "default",
+            "--per-class", "2", "--model", str(model), "--out", str(tmp_path / "frames")]
+    assert cli.main(argv) == 0 and f"crop recorded in {card_path(model)}" in capsys.readouterr().out
+    card = json.loads(card_path(model).read_text())
+    margins = pd.read_csv(tmp_path / "frames" / "margins.csv")
+    crop, choice = fr.framing_choice(margins, str(model), "PublicTest", 14, 0, "")
+    assert card["preprocessing"]["framing"] == crop and card["preprocessing"]["input_size"] == 48
+    assert card["framing_choice"] == {**choice, "command": "fer-kit " + shlex.join(argv)}
+    loaded = load_model(model).preprocessing
+    assert all(loaded.framing_for(kind) == Framing(**c) for kind, c in crop.items())
+
+
+def test_a_crop_is_not_recorded_from_a_split_other_than_publictest(tmp_path, capsys):
+    card = card_path(PREVIOUS_MODEL).read_bytes()
+    assert cli.main(["evaluate", "--in-frame", "--record-framing", "--split", "test",
+                     "--model", str(PREVIOUS_MODEL), "--out", str(tmp_path / "x")]) == 2
+    assert "add --split PublicTest" in capsys.readouterr().err
+    assert card_path(PREVIOUS_MODEL).read_bytes() == card and not (tmp_path / "x").exists()
 
 
 def test_in_frame_options_without_in_frame_are_refused(tmp_path, capsys):
