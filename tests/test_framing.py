@@ -271,7 +271,8 @@ def test_fer_kit_records_the_chosen_crop_in_the_model_card(synthetic_csv, tmp_pa
     assert cli.main(argv) == 0 and f"crop recorded in {card_path(model)}" in capsys.readouterr().out
     card = json.loads(card_path(model).read_text())
     margins = pd.read_csv(tmp_path / "frames" / "margins.csv")
-    crop, choice = fr.framing_choice(margins, str(model), "PublicTest", 14, 0, "")
+    faces = json.loads((tmp_path / "frames" / "in_frame.json").read_text())["settings"]["faces"]
+    crop, choice = fr.framing_choice(margins, str(model), "PublicTest", faces, 0, "")
     assert card["preprocessing"]["framing"] == crop and card["preprocessing"]["input_size"] == 48
     assert card["framing_choice"] == {**choice, "command": "fer-kit " + shlex.join(argv)}
     loaded = load_model(model).preprocessing
