@@ -383,24 +383,30 @@ def framed_faces(frames: np.ndarray, placed: np.ndarray, found: np.ndarray,
 
 
 def margin_curve(curve, own: dict) -> plt.Figure:
-    """Accuracy on the faces found against the crop margin, one line (and 95% band) per model
-    and detector; the margin each model crops with for that detector (`own`, by (model,
-    detector): its card's) ringed."""
-    fig, ax = plt.subplots(figsize=(8, 4))
-    for (model, detector), line in curve.groupby(["model", "detector"], sort=False):
-        drawn = ax.plot(line["margin"], line["accuracy_on_found"], marker="o",
-                        label=f"{model}, {detector}")
-        ax.fill_between(line["margin"], line["accuracy_on_found_ci95_low"],
-                        line["accuracy_on_found_ci95_high"], color=drawn[0].get_color(),
-                        alpha=0.12)
-        at = line[line["margin"] == own[model, detector]]
-        ax.plot(at["margin"], at["accuracy_on_found"], "o", ms=13, mfc="none",
-                mec=drawn[0].get_color())
-    ax.plot([], [], "o", ms=13, mfc="none", mec="grey", label="the margin the model crops with")
-    ax.set(xlabel="crop margin (share of the box's side added on each side)",
-           ylabel="accuracy on the faces found",
-           title="Crop margin: accuracy on the faces found, with 95% intervals")
-    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
+    """Accuracy on the faces found against the crop margin: one panel per detector, one line
+    (and 95% band) per model in the colours of the framing grid; the margin each model crops
+    with for that detector (`own`, by (model, detector): its card's) ringed."""
+    detectors, models = curve["detector"].unique(), curve["model"].unique()
+    colours = dict(zip(models, sns.color_palette(), strict=False))
+    fig, axes = plt.subplots(1, len(detectors), figsize=(3.6 * len(detectors) + 2.4, 3.6),
+                             sharey=True, squeeze=False)
+    for ax, detector in zip(axes[0], detectors, strict=True):
+        for model in models:
+            line = curve[(curve["model"] == model) & (curve["detector"] == detector)]
+            colour = colours[model]
+            ax.plot(line["margin"], line["accuracy_on_found"], marker="o", color=colour,
+                    label=model)
+            ax.fill_between(line["margin"], line["accuracy_on_found_ci95_low"],
+                            line["accuracy_on_found_ci95_high"], color=colour, alpha=0.12)
+            at = line[line["margin"] == own[model, detector]]
+            ax.plot(at["margin"], at["accuracy_on_found"], "o", ms=13, mfc="none", mec=colour)
+        ax.set(title=f"detector: {detector}", xlabel="crop margin")
+    axes[0, 0].set_ylabel("accuracy on the faces found")
+    axes[0, -1].plot([], [], "o", ms=13, mfc="none", mec="grey",
+                     label="the margin the model crops with")
+    axes[0, -1].legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
+    fig.suptitle("Crop margin (share of the box's side added on each side): accuracy on the "
+                 "faces found, with 95% intervals")
     fig.tight_layout()
     return fig
 

@@ -2,6 +2,7 @@
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 import pytest
 
 from fer_utils import plots
@@ -32,3 +33,27 @@ def test_the_data_and_evaluation_figures_say_expression_not_emotion(faces):
         words = _words(fig)
         assert "expression" in words and "emotion" not in words, words
         plt.close(fig)
+
+
+def test_the_margin_curves_give_each_detector_a_panel_and_each_model_one_colour():
+    rows = [{"model": model, "detector": detector, "margin": margin,
+             "accuracy_on_found": 0.5 + margin, "accuracy_on_found_ci95_low": 0.4,
+             "accuracy_on_found_ci95_high": 0.7}
+            for model in ("shipped", "previous") for detector in ("photo", "haar")
+            for margin in (0.0, 0.1)]
+    own = {("shipped", "photo"): 0.0, ("shipped", "haar"): 0.1, ("previous", "photo"): 0.1,
+           ("previous", "haar"): 0.0}
+    fig = plots.margin_curve(pd.DataFrame(rows), own)
+    assert [ax.get_title() for ax in fig.axes] == ["detector: photo", "detector: haar"]
+    colours = None
+    for ax in fig.axes:
+        lines = {line.get_label(): line.get_color() for line in ax.lines
+                 if line.get_label() in ("shipped", "previous")}
+        assert len(set(lines.values())) == 2 and colours in (None, lines)  # same in each panel
+        colours = lines
+        rings = [line.get_markeredgecolor() for line in ax.lines if line.get_markersize() == 13
+                 and line.get_label().startswith("_")]
+        assert sorted(map(str, rings)) == sorted(map(str, lines.values()))  # in their colour
+    assert [t.get_text() for t in fig.axes[-1].get_legend().get_texts()] == [
+        "shipped", "previous", "the margin the model crops with"]
+    plt.close(fig)
