@@ -139,6 +139,15 @@ def test_profiles_and_balancing_options_are_checked():
         TrainConfig(balance="smote")
 
 
+def test_the_robust_recipe_is_full_with_the_finetune_s_framing_jitter_and_longer():
+    full, robust, tune = profile("full"), profile("robust"), profile("finetune", init_model="m")
+    assert robust.augmentation == tune.augmentation != full.augmentation
+    assert robust.augmentation.zoom == 0.15 and robust.augmentation.rotation_deg == 10
+    assert robust.epochs > full.epochs and robust.init_model is None
+    same = ("batch_size", "learning_rate", "optimizer", "weight_decay", "momentum", "balance")
+    assert all(getattr(robust, k) == getattr(full, k) for k in same)
+
+
 def test_finetuning_starts_from_the_given_model_and_records_it(patterns, tmp_path):
     base = train(patterns, tmp_path / "base", replace(TINY, epochs=1), verbose=0)
     start = str(base.out / "fer_cnn.keras")
