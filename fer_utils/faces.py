@@ -60,9 +60,9 @@ class DetectorConfig:
 
 # Video presets search the whole frame every `refresh` analysed frames (and whenever a face
 # is lost), a window around each face every `carry`-th frame, and carry the faces' patches
-# in between; the others search every whole frame. mtcnn costs about three times Haar's
-# search, so it runs half as often: at refresh=24, carry=6 the video default ran at 6.7x fer's
-# frames per second, under the 8x it must keep (`fer-kit bench --only video`).
+# in between; the others search every whole frame. An mtcnn search costs more than Haar's, so
+# it runs half as often: at refresh=24, carry=6 the video default ran at 6.7x fer's frames
+# per second, under the 8x it must keep, and at 48/12 at 8.1x (`fer-kit bench --only video`).
 _MTCNN_VIDEO = DetectorConfig(kind="mtcnn", refresh=48, carry=12)
 PRESETS: dict[str, DetectorConfig] = {
     # mtcnn on a copy shrunk 3x: it follows a head tilted 15 degrees, which Haar loses, and

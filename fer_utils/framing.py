@@ -243,7 +243,7 @@ def _records(table: pd.DataFrame) -> list[dict]:
 
 def best_margins(margins: pd.DataFrame) -> pd.DataFrame:
     """Per model and detector, the margin of the curve with the highest accuracy on the faces
-    found (the first of equals), with that accuracy and the share of faces found there."""
+    found (the first of equals), with that accuracy and the number of faces found."""
     rows = []
     for (model, detector), curve in margins.groupby(["model", "detector"], sort=False):
         best = curve.loc[curve["accuracy_on_found"].idxmax()]
