@@ -120,7 +120,7 @@ PROFILES: dict[str, TrainConfig] = {
                                                       crop_pad=4)),
     # `full` from scratch with that scale jitter and those rotations, and a third longer, since
     # the shipped run ended 13 points above validation in training accuracy: room for harder
-    # augmentation (about 14 hours on 2 cores; the run resumes exactly across sessions).
+    # augmentation (about 10.5 hours on 2 idle cores; the run resumes exactly across sessions).
     "robust": TrainConfig(profile="robust", epochs=120, batch_size=128, learning_rate=0.02,
                           warmup_epochs=2, optimizer="sgd", weight_decay=1e-3,
                           early_dropout_epochs=20, label_smoothing=0.0, patience=40,
