@@ -375,13 +375,20 @@ IN_FRAME = ("detector", "per_class", "margin", "seed", "record_framing")
 
 
 def _in_frame(args: argparse.Namespace) -> int:
-    from .framing import DETECTORS, best_margins, in_frame_benchmark
-    from .labels import usage_name
+    import shlex
+
+    from .artifacts import card_path
+    from .framing import (
+        DETECTORS,
+        best_margins,
+        in_frame_benchmark,
+        record_framing,
+        require_publictest,
+    )
     from .sources import load_dataset
 
-    if args.record_framing and usage_name(args.split) != "PublicTest":
-        raise ValueError("--record-framing chooses a crop margin, which is done on PublicTest "
-                         "only: add --split PublicTest")
+    if args.record_framing:
+        require_publictest(args.split)  # before any work
     classifiers = _classifiers(args)
     dataset = load_dataset(args.data, skip_bad_rows=args.skip_bad_rows)
     print(dataset.describe())
@@ -399,32 +406,12 @@ def _in_frame(args: argparse.Namespace) -> int:
     print(result.grid_table().round(4).to_string())
     print(f"in_frame.csv, margins.csv, grid.csv and in_frame.json in {args.out}")
     if args.record_framing:
-        _record_framing(args, classifiers, result)
+        command = "fer-kit " + shlex.join(args.argv)
+        for model, name in zip(args.model or [str(SHIPPED_MODEL)], classifiers, strict=True):
+            crops = record_framing(model, result, name, command)
+            print(f"crop recorded in {card_path(model)}: " + ", ".join(
+                f"{kind} margin {crop['margin']:g}" for kind, crop in crops.items()))
     return 0
-
-
-def _record_framing(args: argparse.Namespace, classifiers: dict, result) -> None:
-    """Write the crop each model's curves chose into its card, with how it was chosen."""
-    import json
-    import shlex
-
-    from .artifacts import card_path, update_card
-    from .framing import framing_choice
-
-    settings = result.settings
-    for model, name in zip(args.model or [str(SHIPPED_MODEL)], classifiers, strict=True):
-        card = card_path(model)
-        if not card.exists():
-            raise FileNotFoundError(f"{card}: no model card beside {model} to record its crop "
-                                    "in; cards are written when the kit trains or exports a model")
-        framing, choice = framing_choice(result.margins, name, settings["split"],
-                                         settings["faces"], settings["seed"],
-                                         "fer-kit " + shlex.join(args.argv))
-        preprocessing = {**json.loads(card.read_text()).get("preprocessing", {}),
-                         "framing": framing}
-        update_card(card, {"preprocessing": preprocessing, "framing_choice": choice})
-        print(f"crop recorded in {card}: " + ", ".join(
-            f"{kind} margin {crop['margin']:g}" for kind, crop in framing.items()))
 
 
 def _evaluate(args: argparse.Namespace) -> int:

@@ -12,6 +12,7 @@ tuned on.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -19,6 +20,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
+from .artifacts import card_path, update_card
 from .atomic import atomic_path, write_json
 from .evaluation import predict_faces, share_ci
 from .faces import PHOTO_PRESET, FaceDetector, crop_face, detector_config
@@ -34,7 +36,8 @@ __all__ = [
     "UPSCALE", "FRAME_SIZE", "PER_CLASS", "DETECTORS", "MARGINS", "MATCH_IOU", "GRID",
     "FER_PATH", "balanced_subset", "place_in_frame", "Frames", "faces_in_frames",
     "matched_box", "detect_placed", "framed_crops", "in_frame_scores", "framing_grid",
-    "InFrame", "in_frame_benchmark", "best_margins", "FRAMING_RULE", "framing_choice",
+    "InFrame", "in_frame_benchmark", "best_margins", "FRAMING_RULE", "require_publictest",
+    "framing_choice", "record_framing",
 ]
 
 UPSCALE = 3  # each face is enlarged this many times (bicubic): 48 px -> 144 px
@@ -258,15 +261,20 @@ FRAMING_RULE = ("per detector kind, the margin with the highest accuracy on the 
                 "faces-in-frames benchmark of PublicTest; the offset is left at 0 (not tuned)")
 
 
+def require_publictest(split: str) -> None:
+    """Refuse to choose a crop on any split but PublicTest (aliases allowed)."""
+    if usage_name(split) != "PublicTest":
+        raise ValueError(f"a crop margin is chosen on PublicTest only, not on {split}: "
+                         "add --split PublicTest")
+
+
 def framing_choice(margins: pd.DataFrame, model: str, split: str, faces: int, seed: int,
                    command: str) -> tuple[dict, dict]:
     """The crop a model's card should record for each detector kind, chosen by FRAMING_RULE
     from its margin curves (`margins` of an in-frame benchmark), and the record of the choice:
     (preprocessing framing, framing_choice). idxmax takes the first, so the smallest, of
     equal margins."""
-    if split != "PublicTest":
-        raise ValueError(f"a crop margin is chosen on PublicTest only, not on {split}: "
-                         "run the benchmark with --split PublicTest")
+    require_publictest(split)
     curves = margins[margins["model"] == model].copy()
     curves["kind"] = [detector_config(d).kind for d in curves["detector"]]
     curves["correct"] = (curves["accuracy_on_found"] * curves["found"]).round().astype(int)
@@ -283,6 +291,21 @@ def framing_choice(margins: pd.DataFrame, model: str, split: str, faces: int, se
     return framing, {"rule": FRAMING_RULE, "command": command, "split": split, "faces": faces,
                      "seed": seed, "presets": presets, "faces_found": found,
                      "accuracy_on_found_by_margin": by_margin}
+
+
+def record_framing(model: str | Path, result: InFrame, name: str, command: str) -> dict:
+    """Write into the card beside `model` the crop chosen from its curves in `result` (where
+    it is named `name`), with the record of the choice; the crop by detector kind."""
+    card = card_path(model)
+    if not card.exists():
+        raise FileNotFoundError(f"{card}: no model card beside {model} to record its crop in; "
+                                "cards are written when the kit trains or exports a model")
+    settings = result.settings
+    framing, choice = framing_choice(result.margins, name, settings["split"], settings["faces"],
+                                     settings["seed"], command)
+    preprocessing = {**json.loads(card.read_text()).get("preprocessing", {}), "framing": framing}
+    update_card(card, {"preprocessing": preprocessing, "framing_choice": choice})
+    return framing
 
 
 def in_frame_benchmark(classifiers: dict, dataset, split: str = "PublicTest",

@@ -48,7 +48,8 @@ __all__ = [
 LOCK = ".fer-kit.lock"
 MANIFEST = "manifest.json"
 STATE = "state.json"  # a training run's progress: it marks a training folder before its manifest
-STALE_SECONDS = 10.0  # a lock file still empty after this long was left by a crash
+# A lock file without a readable holder (an older kit's, or damaged) is stale after this long.
+STALE_SECONDS = 10.0
 # The kinds of folder a run of each kind may write into: its own kind, and an evaluation may
 # go beside the model in a training run's folder (and a training run resume there).
 WRITES_INTO = {"analysis": ("analysis",), "evaluation": ("evaluation", "training"),
