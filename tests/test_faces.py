@@ -50,6 +50,35 @@ def test_mtcnn_reads_colour_and_gray_alike(samples):
     assert (iou(in_gray, in_colour).max(axis=1) > 0.7).all()
 
 
+def test_refining_a_displaced_box_puts_it_back_on_the_face(samples):
+    image = read_image(samples["multi_face.jpg"])
+    found = FaceDetector("photo").detect(image)
+    # Each face's box moved by a tenth of its side and shrunk by a tenth, as a face moves
+    # between two refinements in a video; the last one also pushed half out of the image.
+    moved = found.astype(float) + found[:, 2:3] * np.array([0.1, -0.1, -0.1, -0.1])
+    moved[-1, 0] = -moved[-1, 2] / 2
+    refined, confidence = shared_mtcnn().refine(image, moved)
+    assert refined.shape == (len(found), 4) and (confidence[:-1] > 0.9).all()
+    overlap = iou(square(refined), found).diagonal()
+    assert (overlap[:-1] > 0.75).all() and (overlap[:-1] > iou(moved, found).diagonal()[:-1]).all()
+    # Where there is no face, O-net says so: a box on the photo's plain top-left corner.
+    _, empty = shared_mtcnn().refine(image, np.array([[0, 0, 40, 40]]))
+    assert empty[0] < 0.5
+    assert shared_mtcnn().refine(image, np.zeros((0, 4)))[0].shape == (0, 4)
+
+
+def test_the_video_search_refines_with_o_net_and_searches_when_the_face_is_gone(samples):
+    image = read_image(samples["single_face.jpg"])
+    search = FaceSearch(FaceDetector(PRESETS["default"]))
+    first = search(to_gray(image), image)
+    assert len(first) == 1
+    shifted = np.roll(image, 6, axis=1)  # the face moved 6 pixels right
+    second = search.detector.detect_near(shifted, first)
+    assert len(second) == 1 and second[0, 0] - first[0, 0] == pytest.approx(6, abs=3)
+    blank = np.full_like(image, 128)
+    assert len(search.detector.detect_near(blank, first)) == 0
+
+
 def test_a_missing_mtcnn_says_how_to_install_it(samples, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "mtcnn", None)  # `import mtcnn` now fails
     shared_mtcnn.cache_clear()
