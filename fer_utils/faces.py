@@ -66,14 +66,15 @@ class DetectorConfig:
 # second, under the 8x it must keep, and at 48/12 at 8.1x (`fer-kit bench --only video`).
 # Searching near a face with O-net alone, rather than all three networks in a window, made
 # the same schedule 16% faster on the sample clip (294 against 254 frames a second, runs
-# interleaved), its boxes as close to an every-frame search's (mean IoU 0.89 and 0.90).
+# interleaved; 10.1x fer), its boxes as close to an every-frame search's (mean IoU 0.89 and
+# 0.90).
 _MTCNN_VIDEO = DetectorConfig(kind="mtcnn", refresh=48, carry=12)
 PRESETS: dict[str, DetectorConfig] = {
     # mtcnn on a copy shrunk 3x: it follows a head tilted 15 degrees, which Haar loses, and
     # finds the sample clip's face in every frame.
     "default": _MTCNN_VIDEO,
     "mtcnn": _MTCNN_VIDEO,
-    # The Haar cascade on a copy shrunk 3x: the video default before mtcnn, the fastest.
+    # The Haar cascade on a copy shrunk 3x: the video default before mtcnn.
     "haar": DetectorConfig(refresh=24, carry=6),
     # mtcnn at full resolution (up to 1920 pixels wide) with its first two networks less
     # strict, for photos: more faces found, and time matters less than in a video.
