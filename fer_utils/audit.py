@@ -56,7 +56,8 @@ def group_summary(groups: pd.DataFrame, shown_rows: int = 3) -> pd.DataFrame:
 
 
 def duplicate_audit(dataset: FaceDataset) -> pd.DataFrame:
-    """Per split pair: images of the first split that have an identical twin in the second."""
+    """Per split pair: images of the first split that have an identical twin in the second,
+    as a count and a percentage of the first split."""
     keys = image_keys(dataset.images)
     rows = []
     present = [u for u in USAGES if (dataset.usage == u).any()]
@@ -68,7 +69,7 @@ def duplicate_audit(dataset: FaceDataset) -> pd.DataFrame:
         else:
             with_twin = int(np.isin(ka, kb).sum())
         rows.append({"split": a, "twin_in": b, "images": len(ka), "with_twin": with_twin,
-                     "share": round(with_twin / len(ka), 4) if len(ka) else 0.0})
+                     "percent": round(100 * with_twin / len(ka), 2) if len(ka) else 0.0})
     return pd.DataFrame(rows)
 
 

@@ -48,10 +48,13 @@ def test_duplicate_audit_counts_twins_per_split_pair():
     images = np.zeros((6, 48, 48), np.uint8)
     images[:, 0, 0] = [1, 1, 2, 3, 3, 4]  # rows 0,1 twins (train); 3 (train) and 4 (test) twins
     data = _dataset([0, 1, 2, 3, 3, 4], ["Training"] * 4 + ["PublicTest"] * 2, images)
-    audit = duplicate_audit(data).set_index(["split", "twin_in"])["with_twin"]
+    table = duplicate_audit(data).set_index(["split", "twin_in"])
+    audit = table["with_twin"]
     assert audit[("Training", "Training")] == 2
     assert audit[("PublicTest", "Training")] == 1 and audit[("Training", "PublicTest")] == 1
     assert audit[("PublicTest", "PublicTest")] == 0
+    assert table.loc[("PublicTest", "Training"), "percent"] == 50.0  # 1 of 2 test images
+    assert table.loc[("Training", "PublicTest"), "percent"] == 25.0
     groups = duplicate_groups(data)
     assert sorted(map(sorted, groups["rows"])) == [[0, 1], [3, 4]]
     assert groups["labels_disagree"].tolist() == [True, False]
