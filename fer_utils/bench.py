@@ -15,17 +15,21 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .atomic import atomic_path, write_json, write_text
 from .peer import child_environment, install_fer
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 __all__ = [
     "timed", "peak_rss_mb", "bench_load", "bench_train_input", "bench_inference",
-    "detection_agreement", "VIDEO_PRESETS", "bench_video", "bench_batch", "concat_video",
-    "upscaled_clip", "bench_memory", "bench_framing", "SECTIONS", "run_benchmarks", "save",
-    "markdown",
+    "box_overlap", "detection_agreement", "VIDEO_PRESETS", "bench_video", "bench_batch",
+    "concat_video", "upscaled_clip", "bench_memory", "bench_framing", "SECTIONS",
+    "run_benchmarks", "save", "markdown",
 ]
 
 
@@ -187,6 +191,22 @@ def bench_inference(stem: Path, faces: np.ndarray) -> dict:
     return result
 
 
+def box_overlap(frames: pd.DataFrame, reference: pd.DataFrame) -> dict:
+    """How close an analysis's boxes (frames.csv rows) are to a reference analysis's of the
+    same video: each face's best IoU with the reference's faces in its frame, over the frames
+    both found a face in; mean and 10th percentile."""
+    from .geometry import iou
+
+    columns = ["x", "y", "w", "h"]
+    theirs = {index: rows[columns].to_numpy(float) for index, rows in reference.groupby("frame")}
+    best = np.concatenate([iou(rows[columns].to_numpy(float), theirs[index]).max(axis=1)
+                           for index, rows in frames.groupby("frame") if index in theirs]
+                          or [np.zeros(0)])
+    if not len(best):
+        return {"mean": None, "p10": None}
+    return {"mean": round(float(best.mean()), 3), "p10": round(float(np.percentile(best, 10)), 3)}
+
+
 def detection_agreement(clip: Path, found: set[int], frames: int) -> dict:
     """Of the first `frames` frames where full-resolution Haar (1.1/5) finds a face, the
     share the analysis also found one in (`found`: its frame indices with a face)."""
@@ -214,9 +234,11 @@ VIDEO_PRESETS = ("default", "haar")  # the video default, and the Haar cascade i
 
 def bench_video(clip: Path, model: Path, scratch: Path, tiny: bool) -> dict:
     """The kit's analysis against fer's Video.analyze, every frame, nothing saved: frames per
-    second of each of VIDEO_PRESETS (runs interleaved) and fer's, detection agreement, and the
-    frames with a face in a copy of the clip with the head tilted (samples.tilted_copy)."""
+    second of each of VIDEO_PRESETS (runs interleaved) and fer's, detection agreement, how
+    close the default's boxes are to an every-frame search's, and the frames with a face in a
+    copy of the clip with the head tilted (samples.tilted_copy)."""
     from .artifacts import load_model
+    from .faces import detector_config
     from .samples import tilted_copy
     from .video import analyze
 
@@ -236,6 +258,9 @@ def bench_video(clip: Path, model: Path, scratch: Path, tiny: bool) -> dict:
             run(clip, preset)
             runs[preset].append(frames / (time.perf_counter() - start))
     agreement = detection_agreement(clip, set(warmup["default"].frames["frame"]), frames)
+    # The schedule's price: the default's boxes against mtcnn searching every whole frame.
+    overlap = box_overlap(warmup["default"].frames,
+                          run(clip, detector_config("default", refresh=1)).frames)
     tilted = tilted_copy(clip, scratch / f"tilted{clip.suffix}",
                          max_frames=frames if tiny else None)
     result = {"input": str(clip), "frames": frames,
@@ -243,6 +268,8 @@ def bench_video(clip: Path, model: Path, scratch: Path, tiny: bool) -> dict:
               "fps_kit_spread": [round(min(runs["default"]), 2), round(max(runs["default"]), 2)],
               "fps_kit_haar": round(statistics.median(runs["haar"]), 2),
               "detection_agreement": agreement["agreement"],
+              "box_iou_vs_every_frame": overlap["mean"],
+              "box_iou_vs_every_frame_p10": overlap["p10"],
               "reference_frames_with_face": agreement["reference_frames_with_face"],
               "tilted_frames": frames,
               **{f"tilted_frames_with_face_{preset}": run(tilted, preset).summary[

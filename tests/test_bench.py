@@ -6,9 +6,10 @@ import subprocess
 import sys
 
 import numpy as np
+import pandas as pd
 import pytest
 
-from fer_utils.bench import peak_rss_mb, run_benchmarks
+from fer_utils.bench import box_overlap, peak_rss_mb, run_benchmarks
 from fer_utils.framing import DETECTORS
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("bench")]  # one tiny run
@@ -63,6 +64,7 @@ def test_inference_and_video_figures_are_plausible(tiny):
     assert 0 <= video["tilted_frames_with_face_haar"] <= video["tilted_frames_with_face_default"]
     assert 0 < video["reference_frames_with_face"] <= video["frames"]
     assert 0 <= video["detection_agreement"] <= 1
+    assert 0 < video["box_iou_vs_every_frame_p10"] <= video["box_iou_vs_every_frame"] <= 1
     assert video["fps_fer"] is None and video["ratio_vs_fer"] is None
     assert "tiny mode" in video["fer_skipped"]
     # Frames stream through the analysis: ten times the video, not ten times the memory; and
@@ -97,3 +99,18 @@ def test_a_child_reports_its_own_peak_memory_not_its_parent_s():
     child = float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                                  check=True).stdout)
     assert peak_rss_mb() > ballast.nbytes / 2**20 > child  # importing numpy is far below 300 MB
+
+
+def _boxes(rows: list[list[int]]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=["frame", "x", "y", "w", "h"])
+
+
+def test_box_overlap_pairs_each_face_with_its_best_match_in_the_same_frame():
+    reference = _boxes([[0, 0, 0, 10, 10], [0, 50, 50, 10, 10], [1, 0, 0, 10, 10]])
+    # Frame 0: one face exact, one shifted by half its width (IoU 5*10 / 150 = 1/3); frame 1
+    # exact; frame 2 is not in the reference and does not count.
+    frames = _boxes([[0, 0, 0, 10, 10], [0, 55, 50, 10, 10], [1, 0, 0, 10, 10], [2, 0, 0, 9, 9]])
+    overlap = box_overlap(frames, reference)
+    assert overlap["mean"] == pytest.approx((1 + 1 / 3 + 1) / 3, abs=1e-3)
+    assert overlap["p10"] == pytest.approx(1 / 3 + 0.2 * (1 - 1 / 3), abs=1e-3)
+    assert box_overlap(frames.iloc[3:], reference) == {"mean": None, "p10": None}
