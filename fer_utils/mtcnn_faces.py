@@ -7,8 +7,8 @@ from functools import cache
 import cv2
 import numpy as np
 
-__all__ = ["INSTALL", "LANDMARKS", "MIN_FACE", "THRESHOLDS", "Mtcnn", "shared_mtcnn",
-           "square"]
+__all__ = ["INSTALL", "LANDMARKS", "MIN_FACE", "ONET_SIZE", "THRESHOLDS", "Mtcnn",
+           "shared_mtcnn", "square"]
 
 INSTALL = ("the mtcnn detector needs the mtcnn package: pip install 'mtcnn>=1,<2' (the kit's "
            "requirements have it: reinstall with `make`), or choose a Haar preset with "
@@ -19,6 +19,7 @@ LANDMARKS = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
 # wide), so larger minimums are reached by shrinking the image instead.
 MIN_FACE = 20
 THRESHOLDS = (0.6, 0.7, 0.8)  # mtcnn's own confidence thresholds: P-net, R-net, O-net
+ONET_SIZE = 48  # O-net reads 48x48 RGB patches
 
 
 class Mtcnn:
@@ -86,9 +87,6 @@ def _rgb(image: np.ndarray) -> np.ndarray:
     if image.ndim == 2 or image.shape[2] == 1:
         return np.repeat(image.reshape(*image.shape[:2], 1), 3, axis=2)
     return cv2.cvtColor(image, cv2.COLOR_BGRA2RGB if image.shape[2] == 4 else cv2.COLOR_BGR2RGB)
-
-
-ONET_SIZE = 48  # O-net reads 48x48 RGB patches
 
 
 def _patch(image: np.ndarray, x: float, y: float, side: float, size: int) -> np.ndarray:

@@ -469,6 +469,12 @@ def test_the_python_api_checks_the_same_ranges(make, message):
 
 # ------------------------------------------------------------------------------- interrupts
 
+def _ctrl_c_as_in_a_terminal() -> None:
+    """SIGINT's default action in the child, even when the suite runs in the background
+    (`make test &`), where SIGINT is ignored and every child inherits that."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def interrupt(args: list[str], cwd: Path, after: str, sig: int, pause: str = "",
               group: bool = False, extra_wait: float = 0.0) -> subprocess.CompletedProcess:
     """`fer-kit args` in a fresh process, sent `sig` once `after` shows in its output (after
@@ -478,7 +484,8 @@ def interrupt(args: list[str], cwd: Path, after: str, sig: int, pause: str = "",
     out, err = cwd / f".{sig}.out", cwd / f".{sig}.err"
     with open(out, "w") as stdout, open(err, "w") as stderr:
         child = subprocess.Popen([sys.executable, "-m", "fer_utils.cli", *args], cwd=cwd, env=env,
-                                 stdout=stdout, stderr=stderr, start_new_session=group)
+                                 stdout=stdout, stderr=stderr, start_new_session=group,
+                                 preexec_fn=_ctrl_c_as_in_a_terminal)
         deadline = time.time() + 600
         while after not in out.read_text() + err.read_text():
             assert child.poll() is None and time.time() < deadline, err.read_text()
