@@ -66,7 +66,7 @@ class DetectorConfig:
 # second, under the 8x it must keep, and at 48/12 at 8.1x (`fer-kit bench --only video`).
 # Searching near a face with O-net alone, rather than all three networks in a window, made
 # the same schedule 16% faster on the sample clip (294 against 254 frames a second, runs
-# interleaved; 9.2x and 9.3x fer in two bench runs), its boxes as close to an every-frame
+# interleaved; 9.2x to 9.9x fer in three bench runs), its boxes as close to an every-frame
 # search's (mean IoU 0.89 and 0.90).
 _MTCNN_VIDEO = DetectorConfig(kind="mtcnn", refresh=48, carry=12)
 PRESETS: dict[str, DetectorConfig] = {
