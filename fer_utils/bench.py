@@ -14,6 +14,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -44,6 +45,11 @@ def timed(work: Callable[[], object], repeats: int = 3, warmup: int = 1) -> dict
         times.append(time.perf_counter() - start)
     return {"median_s": round(statistics.median(times), 4), "min_s": round(min(times), 4),
             "max_s": round(max(times), 4), "repeats": repeats}
+
+
+def _spread(values: list[float], digits: int = 2) -> list[float]:
+    """The lowest and highest of repeated measurements."""
+    return [round(min(values), digits), round(max(values), digits)]
 
 
 def peak_rss_mb() -> float:
@@ -251,20 +257,24 @@ def bench_video(clip: Path, model: Path, scratch: Path, tiny: bool) -> dict:
     frames = warmup["default"].summary["frames_analysed"]
     fer_skipped = ("tiny mode: the fer comparison runs only in the full suite" if tiny
                    else install_fer())
-    arms = [*VIDEO_PRESETS, *([] if fer_skipped else ["fer"])]
-    runs: dict[str, list[float]] = {arm: [] for arm in arms}
+
+    def kit_fps(preset: str) -> float:
+        start = time.perf_counter()
+        run(clip, preset)
+        return frames / (time.perf_counter() - start)
+
+    measures: dict[str, Callable[[], float]] = {
+        preset: partial(kit_fps, preset) for preset in VIDEO_PRESETS}
+    if not fer_skipped:
+        # In a fresh interpreter, as a user runs fer: this process's work slows it.
+        measures["fer"] = lambda: _child("video-fer", str(clip), str(frames))["fps"]
     # Interleaved, so that a shared machine's drift hits every arm alike; its speed also
     # swings from one run to the next (the kit's between 190 and 295 frames a second in
     # consecutive runs here), so each arm counts its fastest run and the spreads show the swing.
+    runs: dict[str, list[float]] = {arm: [] for arm in measures}
     for _ in range(1 if tiny else 5):
-        for arm in arms:
-            if arm == "fer":
-                # In a fresh interpreter, as a user runs fer: this process's work slows it.
-                runs[arm].append(_child("video-fer", str(clip), str(frames))["fps"])
-                continue
-            start = time.perf_counter()
-            run(clip, arm)
-            runs[arm].append(frames / (time.perf_counter() - start))
+        for arm, measure in measures.items():
+            runs[arm].append(measure())
     fps = {arm: round(max(values), 2) for arm, values in runs.items()}
     agreement = detection_agreement(clip, set(warmup["default"].frames["frame"]), frames)
     # The schedule's price: the default's boxes against mtcnn searching every whole frame.
@@ -288,11 +298,6 @@ def bench_video(clip: Path, model: Path, scratch: Path, tiny: bool) -> dict:
         result.update(fps_fer=fps["fer"], fps_fer_spread=_spread(runs["fer"]),
                       ratio_vs_fer=round(fps["default"] / fps["fer"], 2))
     return result
-
-
-def _spread(values: list[float], digits: int = 2) -> list[float]:
-    """The lowest and highest of repeated measurements."""
-    return [round(min(values), digits), round(max(values), digits)]
 
 
 def bench_batch(clip: Path, model: Path, scratch: Path, tiny: bool) -> dict:
