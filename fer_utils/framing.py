@@ -19,6 +19,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pandas as pd
+from tqdm import tqdm
 
 from .artifacts import card_path, update_card
 from .atomic import atomic_path, write_json
@@ -161,12 +162,14 @@ def in_frame_scores(labels: np.ndarray, found: np.ndarray, predicted: np.ndarray
 
 
 def framing_grid(classifier, images: np.ndarray, labels: np.ndarray,
-                 tta: str | None = None) -> pd.DataFrame:
+                 tta: str | None = None, progress: str | None = None) -> pd.DataFrame:
     """Accuracy on the dataset crops as they are ("single crop") and reframed by each cell of
-    GRID, then the grid's mean and its gap to the single crop."""
+    GRID, then the grid's mean and its gap to the single crop; a progress bar over the cells
+    labelled `progress` if given."""
     accuracy = {"single crop": float((predict_faces(classifier, images, tta).argmax(1)
                                       == labels).mean())}
-    for cell, change in GRID.items():
+    for cell, change in tqdm(GRID.items(), desc=progress, unit="cell", disable=progress is None,
+                             leave=False):
         probs = predict_faces(classifier, reframe(images, **change), tta)
         accuracy[cell] = float((probs.argmax(1) == labels).mean())
     mean = float(np.mean([accuracy[cell] for cell in GRID]))

@@ -1,0 +1,134 @@
+"""tools/ship_model.py: the ship rule, and models/ replaced as one unit or left as it was."""
+
+import hashlib
+import importlib.util
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from fer_utils.outputs import write_manifest
+from fer_utils.paths import MODELS_DIR, ROOT
+
+_spec = importlib.util.spec_from_file_location("ship_model", ROOT / "tools" / "ship_model.py")
+ship_model = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(ship_model)
+
+LOG = ("epoch,accuracy,loss,val_accuracy,val_loss,learning_rate,seconds\n"
+       "1,0.6681528687477112,0.888500452041626,0.6433547139167786,1.1257712841033936,"
+       "0.004999999888241291,2484.91\n")
+
+
+def _tree(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file()}
+
+
+def _grids(shipped: float, run: float, gap: float) -> pd.DataFrame:
+    return pd.DataFrame({"shipped": {"single crop": shipped, "grid mean - single crop": -0.03},
+                         "run": {"single crop": run, "grid mean - single crop": gap}})
+
+
+@pytest.fixture
+def models_and_run(tmp_path) -> tuple[Path, Path]:
+    """A copy of models/, and a finished run whose model is a copy of the shipped one with
+    its card and a log; its other exports are stand-in bytes."""
+    models = shutil.copytree(MODELS_DIR, tmp_path / "models")
+    run = tmp_path / "run"
+    run.mkdir()
+    for name in ship_model.EXPORTS:
+        if name.endswith((".keras", ".card.json")):
+            shutil.copy(MODELS_DIR / name, run / name)
+        else:
+            (run / name).write_bytes(f"the run's {name}".encode())
+    (run / "log.csv").write_text(LOG)
+    write_manifest(run, [*ship_model.EXPORTS, "log.csv"], "run-1", "training")
+    return models, run
+
+
+def test_the_rule_asks_for_the_shipped_accuracy_and_a_grid_mean_within_1_5_points():
+    assert ship_model.ship_verdict(_grids(0.665, 0.665, -0.015)) == []
+    [too_low] = ship_model.ship_verdict(_grids(0.665, 0.6647, -0.01))
+    assert "66.47%" in too_low and "66.50%" in too_low
+    [brittle] = ship_model.ship_verdict(_grids(0.665, 0.67, -0.0151))
+    assert "1.51%" in brittle
+    assert len(ship_model.ship_verdict(_grids(0.665, 0.6, -0.05))) == 2
+
+
+def test_shipping_moves_the_shipped_model_to_previous_and_puts_the_runs_in_its_place(
+        models_and_run):
+    models, run = models_and_run
+    before = _tree(models)
+    (run / "fer_cnn.keras").write_bytes(b"the run's model")
+    ship_model.ship(run, models)
+    after = _tree(models)
+    assert set(after) == set(before)
+    assert after["previous/fer_cnn.keras"] == before["fer_cnn.keras"]
+    previous_card = json.loads(after["previous/fer_cnn.card.json"])
+    assert previous_card["files"] == {"keras": "fer_cnn.keras"}
+    assert "previous_model" not in previous_card
+    shipped_card = json.loads(before["fer_cnn.card.json"])
+    assert previous_card["validation"] == shipped_card["validation"]
+    for name in ship_model.EXPORTS[:-1]:
+        assert after[name] == (run / name).read_bytes(), name
+    card = json.loads(after["fer_cnn.card.json"])
+    assert card["previous_model"] == "previous/fer_cnn.keras"
+    assert after["README.md"] == before["README.md"]
+    assert after["fer_cnn.log.csv"].decode().splitlines()[1] == \
+        "1,0.6682,0.8885,0.6434,1.126,0.005,2485"
+    assert sorted(p.name for p in models.parent.iterdir()) == ["models", "run"]
+
+
+def test_an_unfinished_run_is_refused_and_nothing_changes(models_and_run):
+    models, run = models_and_run
+    before = _tree(models)
+    (run / "manifest.json").unlink()
+    with pytest.raises(SystemExit, match="not a finished training run.*--out"):
+        ship_model.ship(run, models)
+    assert _tree(models) == before
+    assert sorted(p.name for p in models.parent.iterdir()) == ["models", "run"]
+
+
+def test_a_swap_cut_short_is_finished_between_the_renames_and_dropped_before_them(tmp_path):
+    models, staged, old = tmp_path / "models", tmp_path / "models.new", tmp_path / "models.old"
+    for folder, text in ((old, "old"), (staged, "new")):
+        folder.mkdir()
+        (folder / "fer_cnn.keras").write_text(text)
+    ship_model.finish_swap(models)  # cut between the two renames
+    assert _tree(models) == {"fer_cnn.keras": b"new"} and not staged.exists() and not old.exists()
+    staged.mkdir()  # cut while staging
+    (staged / "README.md").write_text("partial")
+    ship_model.finish_swap(models)
+    assert _tree(models) == {"fer_cnn.keras": b"new"} and not staged.exists()
+
+
+@pytest.mark.slow
+def test_main_scores_both_models_and_ships_only_when_the_rule_holds(
+        models_and_run, synthetic_csv, monkeypatch, capsys):
+    models, run = models_and_run
+    card = json.loads((run / "fer_cnn.card.json").read_text())
+    card["data"]["sha256"] = hashlib.sha256(synthetic_csv.read_bytes()).hexdigest()
+    (run / "fer_cnn.card.json").write_text(json.dumps(card))
+    write_manifest(run, [*ship_model.EXPORTS, "log.csv"], "run-1", "training")
+    argv = [str(run), "--data", str(synthetic_csv), "--models", str(models)]
+    before = _tree(models)
+
+    monkeypatch.setattr(ship_model, "GRID_GAP", -1.0)  # a grid mean 100 points over: never
+    assert ship_model.main(argv) == 1
+    out, err = capsys.readouterr()
+    assert "single crop" in out and "shipped" in out and "run" in out
+    assert "not shipped, nothing changed: its grid mean" in err
+    assert _tree(models) == before
+
+    monkeypatch.setattr(ship_model, "GRID_GAP", 1.0)  # the same model as the shipped: passes
+    assert ship_model.main(argv) == 0
+    out, _ = capsys.readouterr()
+    assert "--record-framing" in out and "--detector reference" in out
+    assert _tree(models)["previous/fer_cnn.keras"] == before["fer_cnn.keras"]
+
+    other = models.parent / "another.csv"
+    other.write_text(synthetic_csv.read_text() + "\n")
+    with pytest.raises(SystemExit, match="not the file .* trained on"):
+        ship_model.main([str(run), "--data", str(other), "--models", str(models)])
