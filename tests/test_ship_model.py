@@ -91,6 +91,36 @@ def test_an_unfinished_run_is_refused_and_nothing_changes(models_and_run):
     assert sorted(p.name for p in models.parent.iterdir()) == ["models", "run"]
 
 
+def test_a_ship_stopped_part_way_leaves_the_folder_whole_and_says_which_model_it_holds(
+        models_and_run, monkeypatch):
+    models, run = models_and_run
+    (run / "fer_cnn.keras").write_bytes(b"the run's model")
+    before = _tree(models)
+
+    def interrupt(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ship_model, "update_card", interrupt)  # while staging
+    with pytest.raises(SystemExit, match="interrupted; .*models is whole and holds its old model"):
+        ship_model.ship(run, models)
+    assert _tree(models) == before
+    assert sorted(p.name for p in models.parent.iterdir()) == ["models", "run"]
+    monkeypatch.undo()
+
+    rmtree = shutil.rmtree
+
+    def full_disk_once(path, *args, **kwargs):  # after both renames, removing the old folder
+        monkeypatch.setattr(shutil, "rmtree", rmtree)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(shutil, "rmtree", full_disk_once)
+    with pytest.raises(SystemExit, match="No space left .* holds the run's model"):
+        ship_model.ship(run, models)
+    assert _tree(models)["fer_cnn.keras"] == b"the run's model"
+    assert _tree(models)["previous/fer_cnn.keras"] == before["fer_cnn.keras"]
+    assert sorted(p.name for p in models.parent.iterdir()) == ["models", "run"]
+
+
 def test_a_swap_cut_short_is_finished_between_the_renames_and_dropped_before_them(tmp_path):
     models, staged, old = tmp_path / "models", tmp_path / "models.new", tmp_path / "models.old"
     for folder, text in ((old, "old"), (staged, "new")):

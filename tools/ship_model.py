@@ -27,7 +27,7 @@ import pandas as pd
 from fer_utils.artifacts import card_path, load_model, update_card
 from fer_utils.atomic import write_json
 from fer_utils.framing import framing_grid
-from fer_utils.outputs import committed_set
+from fer_utils.outputs import committed_set, sha256_file
 from fer_utils.paths import MODELS_DIR
 from fer_utils.sources import load_dataset
 
@@ -57,7 +57,8 @@ def run_exports(run: Path) -> dict[str, Path]:
     found = committed_set(run)
     if found is None or found[0].get("kind") != "training" or not set(EXPORTS) <= set(found[1]):
         raise SystemExit(f"{run}: not a finished training run (its manifest lists no exported "
-                         f"model); let `fer-kit train --out {run}` finish it first")
+                         f"model); finish it first: `fer-kit train ... --out {run}` with the "
+                         "arguments that started it resumes it")
     return found[1]
 
 
@@ -79,9 +80,21 @@ def finish_swap(models: Path) -> None:
 
 def ship(run: Path, models: Path = MODELS_DIR) -> None:
     """Move the shipped model and its card to previous/, and put the run's exports, log and
-    card (naming previous/) in their place."""
+    card (naming previous/) in their place; stopped part-way, leave `models` whole and say
+    which model it holds."""
     finish_swap(models)
     files = run_exports(run)
+    try:
+        _swap_in(files, models)
+    except (KeyboardInterrupt, OSError) as error:
+        finish_swap(models)
+        holds = ("the run's model" if sha256_file(models / "fer_cnn.keras") ==
+                 sha256_file(files["fer_cnn.keras"]) else "its old model")
+        stop = "interrupted" if isinstance(error, KeyboardInterrupt) else str(error)
+        raise SystemExit(f"{stop}; {models} is whole and holds {holds}") from None
+
+
+def _swap_in(files: dict[str, Path], models: Path) -> None:
     staged, old = _swap_paths(models)
     shutil.copytree(models, staged, ignore=shutil.ignore_patterns("previous", "fer_cnn.*"))
     (staged / "previous").mkdir()
@@ -135,4 +148,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        sys.exit("interrupted before shipping; nothing changed")
+    except (OSError, ValueError) as error:
+        sys.exit(f"{error} (nothing changed)")
