@@ -35,7 +35,7 @@ from .pipeline import Framing
 
 __all__ = [
     "UPSCALE", "FRAME_SIZE", "PER_CLASS", "DETECTORS", "MARGINS", "MATCH_IOU", "GRID",
-    "FER_PATH", "balanced_subset", "place_in_frame", "Frames", "faces_in_frames",
+    "GRID_GAP", "FER_PATH", "balanced_subset", "place_in_frame", "Frames", "faces_in_frames",
     "matched_box", "detect_placed", "framed_crops", "in_frame_scores", "framing_grid",
     "InFrame", "in_frame_benchmark", "best_margins", "FRAMING_RULE", "require_publictest",
     "framing_choice", "record_framing",
@@ -56,6 +56,7 @@ GRID: dict[str, dict] = {
     "shift down 4 px": {"shift": (0, 4)}, "shift up 4 px": {"shift": (0, -4)},
     "rotate +10°": {"rotation": 10.0}, "rotate -10°": {"rotation": -10.0},
 }
+GRID_GAP = 0.015  # a model robust to framing keeps the grid's mean this close to its single crop
 FER_PATH = "fer (its own path)"  # the model name of fer's row: its Haar, crop and model
 
 

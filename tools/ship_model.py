@@ -26,12 +26,11 @@ import pandas as pd
 
 from fer_utils.artifacts import card_path, load_model, update_card
 from fer_utils.atomic import write_json
-from fer_utils.framing import framing_grid
+from fer_utils.framing import GRID_GAP, framing_grid
 from fer_utils.outputs import committed_set, sha256_file
 from fer_utils.paths import MODELS_DIR
 from fer_utils.sources import load_dataset
 
-GRID_GAP = 0.015  # the framing grid's mean may lie this far under the single crop, no further
 EXPORTS = ("fer_cnn.keras", "fer_cnn.json", "fer_cnn.weights.h5", "fer_cnn.tflite",
            "fer_cnn.dr.tflite", "fer_cnn.card.json")
 # The presets whose boxes choose each card's crop margins (`evaluate --record-framing`).
