@@ -34,11 +34,11 @@ from .peer import fer_in_frames, fer_missing
 from .pipeline import Framing
 
 __all__ = [
-    "UPSCALE", "FRAME_SIZE", "PER_CLASS", "DETECTORS", "MARGINS", "MATCH_IOU", "GRID",
-    "GRID_GAP", "FER_PATH", "balanced_subset", "place_in_frame", "Frames", "faces_in_frames",
-    "matched_box", "detect_placed", "framed_crops", "in_frame_scores", "framing_grid",
-    "InFrame", "in_frame_benchmark", "best_margins", "FRAMING_RULE", "require_publictest",
-    "framing_choice", "record_framing",
+    "UPSCALE", "FRAME_SIZE", "PER_CLASS", "DETECTORS", "MARGINS", "MATCH_IOU", "GRID", "GRID_GAP",
+    "keeps_framing", "FER_PATH", "balanced_subset", "place_in_frame", "Frames", "faces_in_frames",
+    "matched_box", "detect_placed", "framed_crops", "in_frame_scores", "framing_grid", "InFrame",
+    "in_frame_benchmark", "best_margins", "FRAMING_RULE", "require_publictest", "framing_choice",
+    "record_framing",
 ]
 
 UPSCALE = 3  # each face is enlarged this many times (bicubic): 48 px -> 144 px
@@ -176,6 +176,12 @@ def framing_grid(classifier, images: np.ndarray, labels: np.ndarray,
     mean = float(np.mean([accuracy[cell] for cell in GRID]))
     accuracy.update({"grid mean": mean, "grid mean - single crop": mean - accuracy["single crop"]})
     return pd.DataFrame({"accuracy": accuracy}).rename_axis("framing")
+
+
+def keeps_framing(gap: float) -> bool:
+    """Whether a framing grid's mean, `gap` (a fraction) from its single crop, lies at most
+    GRID_GAP under it: the robustness half of the rule that ships a model."""
+    return gap >= -GRID_GAP
 
 
 def _fer_row(frames: Frames, resamples: int, seed: int) -> dict:

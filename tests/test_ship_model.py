@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from fer_utils import framing
 from fer_utils.outputs import write_manifest
 from fer_utils.paths import MODELS_DIR, ROOT
 
@@ -145,14 +146,14 @@ def test_main_scores_both_models_and_ships_only_when_the_rule_holds(
     argv = [str(run), "--data", str(synthetic_csv), "--models", str(models)]
     before = _tree(models)
 
-    monkeypatch.setattr(ship_model, "GRID_GAP", -1.0)  # a grid mean 100 points over: never
+    monkeypatch.setattr(framing, "GRID_GAP", -1.0)  # a grid mean 100 points over: never
     assert ship_model.main(argv) == 1
     out, err = capsys.readouterr()
     assert "single crop" in out and "shipped" in out and "run" in out
     assert "not shipped, nothing changed: its grid mean" in err
     assert _tree(models) == before
 
-    monkeypatch.setattr(ship_model, "GRID_GAP", 1.0)  # the same model as the shipped: passes
+    monkeypatch.setattr(framing, "GRID_GAP", 1.0)  # the same model as the shipped: passes
     assert ship_model.main(argv) == 0
     out, _ = capsys.readouterr()
     assert "--record-framing" in out and "--detector reference" in out

@@ -24,9 +24,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from fer_utils import framing
 from fer_utils.artifacts import card_path, load_model, update_card
 from fer_utils.atomic import write_json
-from fer_utils.framing import GRID_GAP, framing_grid
 from fer_utils.outputs import committed_set, sha256_file
 from fer_utils.paths import MODELS_DIR
 from fer_utils.sources import load_dataset
@@ -45,9 +45,9 @@ def ship_verdict(grids: pd.DataFrame) -> list[str]:
     reasons = []
     if single < floor:
         reasons.append(f"its single crop, {single:.2%}, is under the shipped model's {floor:.2%}")
-    if gap < -GRID_GAP:
+    if not framing.keeps_framing(gap):
         reasons.append(f"its grid mean lies {-gap:.2%} under its single crop, more than "
-                       f"{GRID_GAP:.1%}")
+                       f"{framing.GRID_GAP:.1%}")
     return reasons
 
 
@@ -125,8 +125,9 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"{args.data}: not the file {args.run} trained on (its SHA-256 differs "
                          "from the one in the run's card); pass that file")
     test = dataset.split("PublicTest")
-    grids = pd.concat({name: framing_grid(load_model(path), test.images, test.labels,
-                                          progress=f"framing grid, {name} model")["accuracy"]
+    grids = pd.concat({name: framing.framing_grid(load_model(path), test.images, test.labels,
+                                                  progress=f"framing grid, {name} model")
+                       ["accuracy"]
                        for name, path in (("shipped", args.models / "fer_cnn.keras"),
                                           ("run", files["fer_cnn.keras"]))}, axis=1)
     print(f"PublicTest accuracy by framing ({len(test):,} faces), %:")
