@@ -66,7 +66,8 @@ def _train(args: argparse.Namespace) -> int:
     from .training import profile, train
 
     config = profile(args.profile, augment=not args.no_augment, erase=args.erase,
-                     crop_pad=args.crop_pad, epochs=args.epochs, batch_size=args.batch_size,
+                     crop_pad=args.crop_pad, zoom=args.zoom, rotation_deg=args.rotation,
+                     epochs=args.epochs, batch_size=args.batch_size,
                      learning_rate=args.lr, balance=args.balance,
                      label_smoothing=args.label_smoothing, seed=args.seed,
                      optimizer=args.optimizer, momentum=args.momentum,
@@ -99,6 +100,10 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--erase", type=argument_type("erase"), help="random-erasing probability")
     p.add_argument("--crop-pad", type=argument_type("crop_pad"),
                    help="pad-and-crop augmentation: reflect-pad N pixels, crop at random")
+    p.add_argument("--zoom", type=argument_type("zoom"),
+                   help="scale jitter: zoom each face by a random factor in [1 - Z, 1 + Z]")
+    p.add_argument("--rotation", type=argument_type("rotation_deg"),
+                   help="turn each face by a random angle of up to this many degrees")
     p.add_argument("--optimizer",
                    **choice_of("training", "OPTIMIZERS", "optimizer (sgd: Nesterov momentum)"))
     p.add_argument("--momentum", type=argument_type("momentum"), help="SGD momentum")

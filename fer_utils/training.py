@@ -130,9 +130,11 @@ PROFILES: dict[str, TrainConfig] = {
 
 
 def profile(name: str, *, augment: bool = True, erase: float | None = None,
-            crop_pad: int | None = None, **overrides) -> TrainConfig:
+            crop_pad: int | None = None, zoom: float | None = None,
+            rotation_deg: float | None = None, **overrides) -> TrainConfig:
     """A named profile with some settings changed (None values are ignored); `augment=False`
-    trains without augmentation, `erase` and `crop_pad` change the profile's augmentation."""
+    trains without augmentation, `erase`, `crop_pad`, `zoom` and `rotation_deg` change the
+    profile's augmentation."""
     if name not in PROFILES:
         raise ValueError(f"unknown profile {name!r}; choose from {', '.join(PROFILES)}")
     config = replace(PROFILES[name], **{k: v for k, v in overrides.items() if v is not None})
@@ -141,7 +143,8 @@ def profile(name: str, *, augment: bool = True, erase: float | None = None,
                          "--init (for example models/fer_cnn.keras)")
     if not augment or config.augmentation is None:
         return replace(config, augmentation=None)
-    changes = {k: v for k, v in (("erase", erase), ("crop_pad", crop_pad)) if v is not None}
+    changes = {k: v for k, v in (("erase", erase), ("crop_pad", crop_pad), ("zoom", zoom),
+                                 ("rotation_deg", rotation_deg)) if v is not None}
     return replace(config, augmentation=replace(config.augmentation, **changes))
 
 

@@ -130,6 +130,8 @@ CASES = [
      "--early-dropout-epochs"),
     ("crop pad negative", ["train", "--crop-pad", "-2", "--out", "t"], 2, "--crop-pad"),
     ("erase above one", ["train", "--erase", "1.5", "--out", "t"], 2, "--erase"),
+    ("zoom of one", ["train", "--zoom", "1", "--out", "t"], 2, "--zoom"),
+    ("rotation negative", ["train", "--rotation", "-5", "--out", "t"], 2, "--rotation"),
     ("leakage images zero", ["leakage", "--images", "0", "--out", "l"], 2, "--images"),
     ("csv utf-16", ["data", "audit", "utf16.csv"], 2, "utf16.csv: the file is UTF-16"),
     ("csv binary", ["data", "audit", "binary.csv"], 2, "binary.csv: byte"),

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from types import SimpleNamespace
 
 from fer_utils.cli import main, parser
 
@@ -30,6 +31,27 @@ def test_predict_prints_one_json_line_per_face(samples, untrained, tmp_path, cap
     assert abs(sum(first["probabilities"].values()) - 1) < 1e-3
     assert first["label"] in first["probabilities"]
     assert lines[-1]["file"].endswith("Image_with_alpha.png")
+
+
+def test_train_s_augmentation_flags_reach_the_recipe(tmp_path, monkeypatch, capsys):
+    from fer_utils import sources, training
+
+    configs = []
+
+    def record(dataset, out, config, verbose):
+        configs.append(config)
+        state = {"best_val_accuracy": 0.5, "best_epoch": 1, "epoch": 1, "train_seconds": 60}
+        return SimpleNamespace(state=state, out=out)
+
+    monkeypatch.setattr(sources, "load_dataset", lambda *args, **kwargs: SimpleNamespace(
+        describe=lambda: "faces"))
+    monkeypatch.setattr(training, "train", record)
+    assert main(["train", "--profile", "robust", "--zoom", "0.25", "--rotation", "15",
+                 "--crop-pad", "6", "--out", str(tmp_path / "run")]) == 0
+    [config] = configs
+    assert (config.augmentation.zoom, config.augmentation.rotation_deg) == (0.25, 15)
+    assert config.augmentation.crop_pad == 6 and config.epochs == training.PROFILES["robust"].epochs
+    assert "best PublicTest accuracy 0.5000 at epoch 1" in capsys.readouterr().out
 
 
 def test_unreadable_image_and_unknown_model(tmp_path, capsys):

@@ -139,6 +139,14 @@ def test_profiles_and_balancing_options_are_checked():
         TrainConfig(balance="smote")
 
 
+def test_a_profile_s_augmentation_can_be_widened_one_setting_at_a_time():
+    wide = profile("robust", zoom=0.25, rotation_deg=15, crop_pad=6)
+    assert (wide.augmentation.zoom, wide.augmentation.rotation_deg) == (0.25, 15)
+    assert wide.augmentation.crop_pad == 6 and wide.augmentation.flip
+    assert replace(wide, augmentation=profile("robust").augmentation) == profile("robust")
+    assert profile("robust", augment=False, zoom=0.25).augmentation is None
+
+
 def test_the_robust_recipe_is_full_with_the_finetune_s_framing_jitter_and_longer():
     full, robust, tune = profile("full"), profile("robust"), profile("finetune", init_model="m")
     assert robust.augmentation == tune.augmentation != full.augmentation
