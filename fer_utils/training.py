@@ -19,7 +19,7 @@ import os
 import shutil
 import time
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import keras
@@ -129,22 +129,23 @@ PROFILES: dict[str, TrainConfig] = {
 }
 
 
-def profile(name: str, *, augment: bool = True, erase: float | None = None,
-            crop_pad: int | None = None, zoom: float | None = None,
-            rotation_deg: float | None = None, **overrides) -> TrainConfig:
-    """A named profile with some settings changed (None values are ignored); `augment=False`
-    trains without augmentation, `erase`, `crop_pad`, `zoom` and `rotation_deg` change the
-    profile's augmentation."""
+_AUGMENTATION_FIELDS = {f.name for f in fields(Augmentation)}
+
+
+def profile(name: str, *, augment: bool = True, **overrides) -> TrainConfig:
+    """A named profile with settings changed by name, each a field of TrainConfig or of its
+    Augmentation (`zoom`, `crop_pad`, ...; None values are ignored); `augment=False` trains
+    without augmentation."""
     if name not in PROFILES:
         raise ValueError(f"unknown profile {name!r}; choose from {', '.join(PROFILES)}")
-    config = replace(PROFILES[name], **{k: v for k, v in overrides.items() if v is not None})
+    given = {k: v for k, v in overrides.items() if v is not None}
+    changes = {k: given.pop(k) for k in _AUGMENTATION_FIELDS & given.keys()}
+    config = replace(PROFILES[name], **given)
     if name == "finetune" and not config.init_model:
         raise ValueError("the finetune profile trains on from a trained model: name it with "
                          "--init (for example models/fer_cnn.keras)")
     if not augment or config.augmentation is None:
         return replace(config, augmentation=None)
-    changes = {k: v for k, v in (("erase", erase), ("crop_pad", crop_pad), ("zoom", zoom),
-                                 ("rotation_deg", rotation_deg)) if v is not None}
     return replace(config, augmentation=replace(config.augmentation, **changes))
 
 
