@@ -1,8 +1,11 @@
 """Many videos at once: one output folder per video and a corpus.csv row each, on Dask.
 
 Each video is one task that runs `video.analyze` into `out/<name>/` and writes
-`complete.json` (its corpus row and the settings) last, atomically. A re-run with the same
-settings skips the videos that have it and redoes the rest, so a killed batch resumes; a
+`complete.json` (its corpus row, the settings and the video file's size and time) last,
+atomically. A re-run with the same settings skips the unchanged videos that have it and
+redoes the rest, so a killed batch resumes (the
+settings are compared with defaults filled in, so `fer-kit analyze` and a notebook asking for
+the same analysis in other words share the folders); a
 video that fails becomes a `failed` row and the batch goes on. One worker without a
 scheduler runs in this process; more run on a Dask cluster, local or remote, where each
 worker loads the model once from its path (a Keras model is never sent over the wire).
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 import glob
 import hashlib
+import inspect
 import json
 import logging
 from collections.abc import Iterable, Iterator
@@ -26,12 +30,12 @@ from .loading import ModelSpec, cached_classifier
 from .options import check
 from .paths import SHIPPED_MODEL
 from .speaker import EVIDENCE, METRICS
-from .video import analyze
+from .video import ANNOTATED, analyze
 
 __all__ = [
     "VIDEO_SUFFIXES", "COMPLETE", "CORPUS_COLUMNS", "video_paths", "output_folders",
-    "settings_key", "status", "corpus_row", "failed_row", "completed_row", "analyze_one",
-    "write_corpus", "analyze_many",
+    "settings_key", "video_stamp", "status", "corpus_row", "failed_row", "completed_row",
+    "analyze_one", "write_corpus", "analyze_many",
 ]
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
@@ -70,11 +74,18 @@ def output_folders(videos: list[Path], out: Path) -> dict[Path, Path]:
             for v in videos}
 
 
+# `video.analyze`'s options that change its results (`annotate` only adds a file), and its
+# defaults.
+RESULT_OPTIONS = ("fps", "every", "detector", "smoothing", "cleaning", "framing", "max_seconds")
+ANALYZE_DEFAULTS = {name: p.default for name, p in inspect.signature(analyze).parameters.items()}
+
+
 def settings_key(model: ModelSpec, options: dict) -> str:
-    """The model and analysis options as one string: a completed video is reused only when
-    the re-run asks for the same."""
+    """The model and the analysis's settings, defaults filled in, as one string: a completed
+    video is reused only when the re-run asks for the same analysis."""
+    settings = {name: options.get(name, ANALYZE_DEFAULTS[name]) for name in RESULT_OPTIONS}
     plain = {"model": asdict(model),
-             **{k: asdict(v) if is_dataclass(v) else v for k, v in options.items()}}
+             **{k: asdict(v) if is_dataclass(v) else v for k, v in settings.items()}}
     return json.dumps(plain, sort_keys=True, default=str)
 
 
@@ -101,25 +112,40 @@ def failed_row(video: Path, folder: Path, error: BaseException) -> dict:
             "error": f"{type(error).__name__}: {error}"}
 
 
-def completed_row(folder: Path, settings: str) -> dict | None:
-    """The row a finished analysis left in `folder` with these settings, else None."""
+def video_stamp(video: Path) -> list[int] | None:
+    """A video file's size and modification time (None if it cannot be read): a finished
+    folder serves only the file it was made from."""
+    try:
+        stat = video.stat()
+    except OSError:
+        return None
+    return [stat.st_size, stat.st_mtime_ns]
+
+
+def completed_row(folder: Path, video: Path, settings: str, annotate: bool = True) -> dict | None:
+    """The row a finished analysis of this very `video` left in `folder` with these settings
+    (and its annotated video, when `annotate` asks for one), else None."""
     marker = folder / COMPLETE
-    if not marker.exists():
+    if not marker.exists() or (annotate and not (folder / ANNOTATED).exists()):
         return None
     done = json.loads(marker.read_text())
-    return done["row"] if done.get("settings") == settings else None
+    same = done.get("settings") == settings and done.get("video") == video_stamp(video)
+    return done["row"] if same else None
 
 
 def analyze_one(video: Path, folder: Path, model: ModelSpec, options: dict,
                 progress: bool = False) -> dict:
     """One batch task: analyse a video into its folder, mark it complete, return its row.
     Any failure becomes a `failed` row instead of stopping the batch."""
+    (folder / COMPLETE).unlink(missing_ok=True)  # stale once the folder's files change
+    stamp = video_stamp(video)
     try:
         result = analyze(video, cached_classifier(model), folder, progress=progress, **options)
     except Exception as error:  # noqa: BLE001 (one bad video must not stop the others)
         return failed_row(video, folder, error)
     row = corpus_row(video, folder, result.summary)
-    write_json(folder / COMPLETE, {"row": row, "settings": settings_key(model, options)})
+    write_json(folder / COMPLETE, {"row": row, "settings": settings_key(model, options),
+                                   "video": stamp})
     return row
 
 
@@ -178,7 +204,8 @@ def analyze_many(paths: Iterable[str | Path], out: str | Path, workers: int = 1,
     videos = video_paths(paths)
     folders = output_folders(videos, out)
     settings = settings_key(model, options)
-    rows = {video: completed_row(folders[video], settings) for video in videos}
+    annotate = options.get("annotate", ANALYZE_DEFAULTS["annotate"])
+    rows = {video: completed_row(folders[video], video, settings, annotate) for video in videos}
     todo = [video for video in videos if rows[video] is None]
     results = (_in_process(todo, folders, model, options, progress)
                if workers == 1 and scheduler is None else

@@ -70,9 +70,10 @@ from .tracking import IoUTracker, Smoothing, TrackCleaning, TrackSmoother, clean
 __all__ = [
     "SCHEMA_VERSION", "SUMMARY_SCHEMA", "COLUMNS", "AnalysisResult", "has_display",
     "is_camera", "open_video", "Sampling", "check_sampling", "sampling", "read_ahead",
-    "MAX_SKIP_S", "GAP_S", "FrameReader", "AnalysedFrame", "ANNOTATED_MAX_WIDTH", "FaceTracks",
-    "classify", "smooth", "frame_rows", "FrameOutputs", "batched", "stream", "analyze",
-    "annotate_video", "write_outputs", "timeline", "summarize", "SUMMARY_TABLE", "summary_table",
+    "MAX_SKIP_S", "GAP_S", "FrameReader", "AnalysedFrame", "ANNOTATED", "ANNOTATED_MAX_WIDTH",
+    "FaceTracks", "classify", "smooth", "frame_rows", "FrameOutputs", "batched", "stream",
+    "analyze", "annotate_video", "write_outputs", "timeline", "summarize", "SUMMARY_TABLE",
+    "summary_table",
 ]
 
 SCHEMA_VERSION = 3
@@ -322,6 +323,7 @@ class AnalysedFrame:
 # Frames wider than this are scaled down before they are kept for drawing, so that the frames
 # waiting to be drawn, and the encoder, stay within bounded memory: a 4K talk's annotated
 # video is full HD.
+ANNOTATED = "annotated.mp4"
 ANNOTATED_MAX_WIDTH = 1920
 
 
@@ -402,7 +404,7 @@ class FrameOutputs:
             draw_face(frame.image, np.asarray(box) * frame.scale, face_id, s)
         if self.annotate:
             if self.video is None:
-                self.video = VideoWriter(self.folder / "annotated.mp4",
+                self.video = VideoWriter(self.folder / ANNOTATED,
                                          frame.image.shape[1], frame.image.shape[0], self.fps)
             self.video.write(frame.image)
         if self.display:
@@ -417,7 +419,7 @@ class FrameOutputs:
         files = {"frames": self.folder / "frames.csv"}
         if self.video is not None:
             self.video.close()
-            files["annotated"] = self.folder / "annotated.mp4"
+            files["annotated"] = self.folder / ANNOTATED
         return files
 
 
@@ -466,7 +468,7 @@ def stream(reader: FrameReader, faces: FaceTracks, classifier: FaceClassifier,
 def analyze(video: str | int | Path, classifier: FaceClassifier | None = None,
             out: str | Path | None = None, *, fps: float | None = None,
             every: int | None = None, detector: str | DetectorConfig = "default",
-            smoothing: Smoothing | None = None, cleaning: TrackCleaning | None = None,
+            smoothing: Smoothing = Smoothing(), cleaning: TrackCleaning = TrackCleaning(),
             framing: Framing | None = None, batch_frames: int = 32, annotate: bool = True,
             progress: bool = True, max_seconds: float | None = None,
             display: bool = False) -> AnalysisResult:
@@ -485,7 +487,6 @@ def analyze(video: str | int | Path, classifier: FaceClassifier | None = None,
         raise OSError("no display to show frames on; run with --no-display (outputs are "
                       "still written)")
     classifier = classifier or load_model(SHIPPED_MODEL)
-    smoothing = smoothing or Smoothing()
     capture, native_fps, frame_count = open_video(video)
     reader = FrameReader(capture, sampling(native_fps, fps, every), frame_count, max_seconds,
                          ahead=1 if display else 16,  # a live view must not lag
@@ -497,7 +498,7 @@ def analyze(video: str | int | Path, classifier: FaceClassifier | None = None,
             tempfile.TemporaryDirectory(prefix="fer-kit-")))
         summary, files = _stream_into(folder, video, reader, classifier,
                                       detector=detector, smoothing=smoothing,
-                                      cleaning=cleaning or TrackCleaning(), framing=framing,
+                                      cleaning=cleaning, framing=framing,
                                       batch_frames=batch_frames, progress=progress,
                                       annotate=annotate and run is not None,
                                       display=display)

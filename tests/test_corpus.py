@@ -11,6 +11,7 @@ from fer_utils.cli import PARTIAL, main
 from fer_utils.corpus import COMPLETE, CORPUS_COLUMNS, analyze_many
 from fer_utils.loading import ModelSpec
 from fer_utils.speaker import ranking_answer
+from fer_utils.tracking import Smoothing, TrackCleaning
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("corpus")]  # one exported model
 TINY = {"every": 4, "max_seconds": 1.0, "annotate": False}  # 6 frames of each clip
@@ -77,6 +78,39 @@ def test_a_bad_file_in_the_middle_is_recorded_and_the_batch_goes_on(clips, model
     assert corpus.loc[0, "positive_share"] == summary["positive_share"]
     assert (tmp_path / "out" / "single_face" / "annotated.mp4").exists()
     assert not (tmp_path / "out" / "broken" / COMPLETE).exists()
+    # The same analysis asked for as a notebook asks (defaults left out, no annotated video)
+    # reuses the command's folders.
+    markers = [tmp_path / "out" / v.stem / COMPLETE for v in (videos[0], videos[2])]
+    stamps = [m.stat().st_mtime_ns for m in markers]
+    again = analyze_many([videos[0], videos[2]], tmp_path / "out", model=model, progress=False,
+                         **TINY)
+    assert [m.stat().st_mtime_ns for m in markers] == stamps
+    pd.testing.assert_frame_equal(again, corpus.drop(index=1).reset_index(drop=True),
+                                  check_dtype=False)  # `error` is all empty in `again`
+
+
+def test_a_finished_folder_serves_the_same_video_settings_and_annotation(tmp_path):
+    model = ModelSpec(str(tmp_path / "m.keras"))
+    given = corpus.settings_key(model, {"fps": 5.0, "annotate": False})
+    spelled_out = corpus.settings_key(model, {
+        "fps": 5.0, "every": None, "detector": "default", "max_seconds": None,
+        "smoothing": Smoothing(), "cleaning": TrackCleaning(), "annotate": True})
+    assert given == spelled_out
+    assert corpus.settings_key(model, {"fps": 4.0}) != given
+    assert corpus.settings_key(model, {"fps": 5.0, "smoothing": Smoothing("none")}) != given
+    folder, video = tmp_path / "talk", tmp_path / "talk.mp4"
+    folder.mkdir()
+    video.write_bytes(b"frames")
+    marker = {"row": {"status": "ok"}, "settings": given, "video": corpus.video_stamp(video)}
+    (folder / COMPLETE).write_text(json.dumps(marker))
+    assert corpus.completed_row(folder, video, given, annotate=False) == {"status": "ok"}
+    assert corpus.completed_row(folder, video, given, annotate=True) is None  # no annotated.mp4
+    other = corpus.settings_key(model, {"fps": 4.0})
+    assert corpus.completed_row(folder, video, other, annotate=False) is None
+    (folder / "annotated.mp4").write_bytes(b"")
+    assert corpus.completed_row(folder, video, given, annotate=True) == {"status": "ok"}
+    video.write_bytes(b"other frames")  # the talk replaced under the same name
+    assert corpus.completed_row(folder, video, given, annotate=True) is None
 
 
 def test_a_rerun_skips_finished_videos_and_redoes_the_rest(clips, model, tmp_path):
