@@ -435,8 +435,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     dataset = load_dataset(args.data, skip_bad_rows=args.skip_bad_rows)
     print(dataset.describe())
     if len(classifiers) > 1:
-        comparison = compare_models(classifiers, dataset, args.split, tta=args.tta)
-        comparison.save(args.out)
+        comparison = compare_models(classifiers, dataset, args.split, tta=args.tta,
+                                    out=args.out)
         print(comparison.models.to_string())
         print(comparison.pairs.round(4).to_string(index=False))
         print(f"models.csv, pairs.csv and comparison.json in {args.out}")

@@ -323,6 +323,7 @@ class Comparison:
     models: pd.DataFrame
     pairs: pd.DataFrame
     metrics: dict[str, dict]
+    files: dict[str, Path] = field(default_factory=dict)
 
     def table(self) -> pd.DataFrame:
         """One row per model: its input and headline scores in % with 95% intervals."""
@@ -367,9 +368,10 @@ class Comparison:
 
 def compare_models(classifiers: dict, dataset, split: str = "PublicTest",
                    tta: str | None = "flip", resamples: int = 1000,
-                   seed: int = 0) -> Comparison:
+                   seed: int = 0, out: str | Path | None = None) -> Comparison:
     """Several models on the same split: one row each with 95% bootstrap intervals, plus the
-    paired accuracy-difference interval and exact McNemar test for every pair."""
+    paired accuracy-difference interval and exact McNemar test for every pair. With `out`,
+    its files are committed there as one set (`Comparison.save`)."""
     rows, metrics, probs = [], {}, {}
     for name, classifier in classifiers.items():
         result = evaluate(classifier, dataset, split, tta=tta, resamples=resamples, seed=seed)
@@ -383,8 +385,12 @@ def compare_models(classifiers: dict, dataset, split: str = "PublicTest",
             row[f"accuracy_{tta}_tta"] = result.metrics["tta"]["accuracy"]
         rows.append(row)
     labels = dataset.split(split).labels
-    return Comparison(models=pd.DataFrame(rows).set_index("model").round(4),
-                      pairs=paired_tests(labels, probs, resamples, seed), metrics=metrics)
+    result = Comparison(models=pd.DataFrame(rows).set_index("model").round(4),
+                        pairs=paired_tests(labels, probs, resamples, seed), metrics=metrics)
+    if out is not None:
+        with output_set(out, "evaluation") as run:
+            result.files = run.commit(result.save(run.stage))
+    return result
 
 
 def verdict(pair: pd.Series) -> str:

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 
 from .data import IMAGE_SIZE, DataError, FaceDataset
-from .images import to_gray
+from .images import read_image, to_gray
 from .labels import EMOTIONS, USAGES, emotion_index, usage_name
 
 __all__ = ["IMAGE_SUFFIXES", "load_image_folders"]
@@ -22,10 +22,10 @@ _OFFICIAL = re.compile(r"(Training|PublicTest|PrivateTest)_")
 
 def _read(path: Path) -> np.ndarray | None:
     """One image as 48x48 grayscale, whatever its size or colour; None if unreadable."""
-    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if image is None:
+    try:
+        gray = to_gray(read_image(path))
+    except ValueError:
         return None
-    gray = to_gray(image)
     if gray.shape != (IMAGE_SIZE, IMAGE_SIZE):
         gray = cv2.resize(gray, (IMAGE_SIZE, IMAGE_SIZE), interpolation=cv2.INTER_AREA)
     return gray

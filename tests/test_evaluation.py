@@ -125,6 +125,13 @@ def test_compare_models_one_row_each_and_a_paired_test_per_pair(untrained, synth
     files = comparison.save(tmp_path)
     saved = json.loads(files["comparison"].read_text())
     assert set(saved["models"]) == {"a", "b"} and saved["pairs"][0]["mcnemar_p"] == 1.0
+    # With `out`, the three files are committed as one set, listed in the folder's manifest.
+    committed = ev.compare_models({"a": untrained, "b": untrained}, dataset, "val",
+                                  out=tmp_path / "set")
+    manifest = json.loads((tmp_path / "set" / "manifest.json").read_text())
+    assert set(manifest["files"]) == {"models.csv", "pairs.csv", "comparison.json"}
+    assert committed.files["pairs"] == tmp_path / "set" / "pairs.csv"
+    assert committed.files["pairs"].read_text() == files["pairs"].read_text()
     # The tables a reader sees: percentages with their intervals, one row per model and pair.
     row = table.loc["a"]
     shown = (f"{100 * row['accuracy']:.1f} [{100 * row['accuracy_ci95_low']:.1f}, "

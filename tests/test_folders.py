@@ -27,6 +27,13 @@ def test_folders_with_official_names_keep_their_usage(tmp_path):
     assert sorted(dataset.labels) == [0, 0, 3, 4]
 
 
+def test_a_16_bit_image_keeps_its_grey_levels(tmp_path):
+    _write(tmp_path / "train" / "happy" / "deep.png", np.full((48, 48), 128 * 257, np.uint16))
+    _write(tmp_path / "test" / "happy" / "PublicTest_1.png", np.zeros((48, 48), np.uint8))
+    dataset = load_image_folders(tmp_path)
+    assert dataset.split("Training").images.max() == 128  # not clipped to white
+
+
 def test_plain_names_split_test_into_public_and_private(tmp_path):
     for i in range(8):
         _write(tmp_path / "train" / "fear" / f"{i}.jpg", np.full((48, 48), i * 20, np.uint8))
