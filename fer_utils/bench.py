@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .atomic import atomic_path, write_json, write_text
+from .atomic import atomic_path, pause_point, write_json, write_text
 from .peer import child_environment, install_fer
 
 if TYPE_CHECKING:
@@ -30,7 +30,7 @@ __all__ = [
     "timed", "peak_rss_mb", "bench_load", "bench_train_input", "bench_inference",
     "box_overlap", "detection_agreement", "VIDEO_PRESETS", "bench_video", "bench_batch",
     "concat_video", "upscaled_clip", "bench_memory", "bench_framing", "SECTIONS",
-    "run_benchmarks", "save", "markdown",
+    "PARTIAL", "run_benchmarks", "save", "markdown",
 ]
 
 
@@ -442,6 +442,7 @@ def _model_stem(scratch: Path) -> tuple[Path, str]:
 
 
 SECTIONS = ("load", "train_input", "inference", "video", "memory", "batch", "framing")
+PARTIAL = "bench.partial.json"  # the sections of an unfinished run
 
 
 def run_benchmarks(out: str | Path, tiny: bool = False, only: list[str] | None = None) -> dict:
@@ -463,6 +464,7 @@ def run_benchmarks(out: str | Path, tiny: bool = False, only: list[str] | None =
             else:
                 source = csv or write_synthetic_csv(scratch / "tiny.csv", 400, 50, 50)
                 figures["load"] = bench_load(source)
+            save(out, figures)
         dataset = load_dataset(csv) if csv else load_dataset(
             write_synthetic_csv(scratch / "synth.csv", 600, 50, 50) if tiny else None)
         if "train_input" in chosen:
@@ -487,14 +489,20 @@ def run_benchmarks(out: str | Path, tiny: bool = False, only: list[str] | None =
         if "framing" in chosen:
             save(out, figures)
             figures["framing"] = bench_framing(dataset, stem.with_suffix(".keras"), tiny)
-    save(out, figures)
+    save(out, figures, finished=True)
     return figures
 
 
-def save(out: Path, figures: dict) -> None:
-    """Write bench.json and bench.md with what has been measured so far."""
+def save(out: Path, figures: dict, finished: bool = False) -> None:
+    """What has been measured so far into PARTIAL; once `finished`, bench.json and bench.md in
+    its place (an interrupted run leaves the last finished run's files as they were)."""
+    if not finished:
+        write_json(out / PARTIAL, figures)
+        pause_point("bench:partial")
+        return
     write_json(out / "bench.json", figures)
     write_text(out / "bench.md", markdown(figures))
+    (out / PARTIAL).unlink(missing_ok=True)
 
 
 def markdown(figures: dict) -> str:

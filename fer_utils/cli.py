@@ -586,7 +586,12 @@ KEPT = {"analyze": "finished results in --out are kept as they were (a batch kee
                    "finished videos and resumes when run again)",
         "evaluate": "earlier results in --out are kept as they were",
         "train": "the run folder keeps its last finished epoch; run the same command to resume",
-        "report": "the pages of earlier runs are kept"}
+        "report": "the pages of earlier runs are kept",
+        "leakage": "its training runs keep their last finished epoch; run the same command to "
+                   "resume",
+        "bench": "bench.json and bench.md are as they were; the sections measured so far are "
+                 "in bench.partial.json",
+        "data": "every file written is whole (samples fetched so far are kept)"}
 
 
 class Interrupted(KeyboardInterrupt):

@@ -515,12 +515,14 @@ def _stderr_lines(result: subprocess.CompletedProcess) -> list[str]:
 @pytest.fixture(scope="module")
 def earlier(inputs, samples, untrained, synthetic_csv) -> Path:
     """Finished results an interrupted run must leave byte-identical: an analysis, an
-    evaluation and a report page."""
+    evaluation, a benchmark and a report page."""
+    from fer_utils.bench import run_benchmarks
     from fer_utils.data import load_fer2013_csv
     from fer_utils.evaluation import evaluate
 
     analyze(samples[CLIP], untrained, inputs / "analysed", max_seconds=1, progress=False)
     evaluate(untrained, load_fer2013_csv(synthetic_csv), "PublicTest", inputs / "evaluated")
+    run_benchmarks(inputs / "bench", tiny=True, only=["load"])
     (inputs / "talks").mkdir()
     for name in ("one", "two"):
         (inputs / "talks" / f"{name}.mp4").symlink_to(samples["single_face.mp4"])
@@ -547,6 +549,10 @@ INTERRUPTS = [
     ("report Ctrl-C in a terminal",
      ["report", "01_explore_data", "--out", "reports"], "running 01_explore_data",
      signal.SIGINT, "", True, 130, ["reports"]),
+    ("bench Ctrl-C after its first section",
+     ["bench", "--tiny", "--only", "load", "train_input", "--out", "bench"],
+     "paused at bench:partial", signal.SIGINT, "bench:partial", False, 130,
+     ["bench/bench.json", "bench/bench.md"]),
     ("batch Ctrl-C after its first talk",
      ["analyze", "talks", "--model", "good.keras", "--max-seconds", "1", "--out", "batch"],
      "1/2", signal.SIGINT, "", False, 130, []),
@@ -568,12 +574,16 @@ def test_an_interrupt_stops_a_run_with_one_line_and_loses_nothing(
         repr(result.stderr)
     assert "corrupt" not in result.stdout + result.stderr
     assert [snapshot(earlier / path) for path in kept] == before
-    for path in kept:  # no staging folder, lock or half-written page left behind
-        assert not [p for p in (earlier / path).iterdir() if p.name.startswith(".")]
+    for folder in {earlier / path if (earlier / path).is_dir() else (earlier / path).parent
+                   for path in kept}:  # no staging folder, lock or half-written file left behind
+        assert not [p for p in folder.iterdir() if p.name.startswith(".")]
     if name.startswith("train"):  # the last finished epoch, whole; the run resumes from it
         state = json.loads((earlier / "training-run" / "state.json").read_text())
         assert state["epoch"] == 1 and not state["finished"]
         assert call_cli(*args, cwd=earlier).returncode == 0
+    if name.startswith("bench"):  # the finished section is kept beside the old results
+        partial = json.loads((earlier / "bench" / "bench.partial.json").read_text())
+        assert "load" in partial and "train_input" not in partial
     if name.startswith("batch"):  # corpus.csv lists the finished talk; a re-run does the rest
         corpus = (earlier / "batch" / "corpus.csv").read_text().splitlines()
         assert len(corpus) == 2 and ",ok," in corpus[1]

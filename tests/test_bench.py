@@ -23,6 +23,7 @@ def tiny(tmp_path_factory, samples) -> tuple[dict, str]:
     out = tmp_path_factory.mktemp("bench")
     figures = run_benchmarks(out, tiny=True)
     assert json.loads((out / "bench.json").read_text()) == figures
+    assert not (out / "bench.partial.json").exists()  # finished: no partial figures left
     return figures, (out / "bench.md").read_text()
 
 
