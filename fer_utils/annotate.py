@@ -56,10 +56,14 @@ class VideoWriter:
 
 def frame_at(video: str | Path, seconds: float) -> np.ndarray:
     """The RGB frame a video shows at a time in seconds."""
-    capture = cv2.VideoCapture(str(video))
-    capture.set(cv2.CAP_PROP_POS_MSEC, seconds * 1000)
-    ok, frame = capture.read()
-    capture.release()
+    from .video import open_video
+
+    capture, _, _ = open_video(video)  # a clear error for a missing or unreadable file
+    try:
+        capture.set(cv2.CAP_PROP_POS_MSEC, seconds * 1000)
+        ok, frame = capture.read()
+    finally:
+        capture.release()
     if not ok:
         raise ValueError(f"{video}: no frame at {seconds:.2f} s; give a time within the video")
     return cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)

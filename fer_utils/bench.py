@@ -221,14 +221,16 @@ def detection_agreement(clip: Path, found: set[int], frames: int) -> dict:
     reference = FaceDetector("reference")
     capture, _, _ = open_video(clip)
     with_face = both = 0
-    for index in range(frames):
-        ok, frame = capture.read()
-        if not ok:
-            break
-        if len(reference.detect(to_gray(frame))):
-            with_face += 1
-            both += index in found
-    capture.release()
+    try:
+        for index in range(frames):
+            ok, frame = capture.read()
+            if not ok:
+                break
+            if len(reference.detect(to_gray(frame))):
+                with_face += 1
+                both += index in found
+    finally:
+        capture.release()
     return {"reference_frames_with_face": with_face,
             "agreement": round(both / with_face, 4) if with_face else None}
 

@@ -88,17 +88,22 @@ def tilted_copy(clip: str | Path, out: str | Path, degrees: float = TILT_DEGREES
                 zoom: float = TILT_ZOOM, max_frames: int | None = None) -> Path:
     """A copy of a video with every frame turned `degrees` (anticlockwise) about its centre
     and zoomed, the frame size kept and the border reflected (MP4, mp4v)."""
-    capture = cv2.VideoCapture(str(clip))
+    from .video import open_video
+
+    capture, fps, _ = open_video(clip)
     size = (int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)))
     turn = cv2.getRotationMatrix2D((size[0] / 2, size[1] / 2), degrees, zoom)
-    with atomic_path(out) as tmp:  # keeps the name's ending, which OpenCV reads
-        writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"),
-                                 capture.get(cv2.CAP_PROP_FPS), size)
-        written = 0
-        while (max_frames is None or written < max_frames) and (
-                frame := capture.read()[1]) is not None:
-            writer.write(cv2.warpAffine(frame, turn, size, borderMode=cv2.BORDER_REFLECT))
-            written += 1
-        writer.release()
-    capture.release()
+    try:
+        with atomic_path(out) as tmp:  # keeps the name's ending, which OpenCV reads
+            writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+            try:
+                written = 0
+                while (max_frames is None or written < max_frames) and (
+                        frame := capture.read()[1]) is not None:
+                    writer.write(cv2.warpAffine(frame, turn, size, borderMode=cv2.BORDER_REFLECT))
+                    written += 1
+            finally:
+                writer.release()
+    finally:
+        capture.release()
     return Path(out)

@@ -516,8 +516,8 @@ def _stream_into(folder: Path, video: str | int | Path, reader: FrameReader,
                  display: bool) -> tuple[dict, dict[str, Path]]:
     """Steps 1 to 5 into `folder`: the summary and the streamed files, the tracks cleaned."""
     rate, frame_count = reader.rate, reader.frame_count
+    faces = FaceTracks(detector, rate, classifier.preprocessing, framing)  # may refuse first
     outputs = FrameOutputs(folder, annotate, rate.native_fps / rate.step, display)
-    faces = FaceTracks(detector, rate, classifier.preprocessing, framing)
     total = -(-frame_count // rate.step) if frame_count else None
     try:
         error = stream(reader, faces, classifier, TrackSmoother(smoothing), outputs,
