@@ -23,7 +23,8 @@ from .paths import BENCH_DIR, REPORTS_DIR, ROOT, SHIPPED_MODEL
 __all__ = ["PARTIAL", "choice_of", "PER_MODEL", "IN_FRAME", "COMMANDS", "KEPT", "Interrupted",
            "parser", "main"]
 
-# Exit codes: 0 done, 1 a bug (traceback logged), 2 an error in the input or options,
+# Exit codes: 0 done, 1 a bug (traceback logged) or a notebook that failed under `report`
+# (its error on stderr), 2 an error in the input or options,
 # PARTIAL outputs written that miss part of the input (a broken video, a failed talk),
 # 128 + the signal (130 Ctrl-C, 143 SIGTERM) interrupted, every output as it was or whole.
 PARTIAL = 3

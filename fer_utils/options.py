@@ -92,7 +92,8 @@ RANGES: dict[str, Range] = {
     "patience": COUNT, "ema_momentum": FRACTION,
     # augmentation
     "rotation_deg": Range(0, 180), "shift": FRACTION, "zoom": FRACTION,
-    "erase": PROBABILITY, "crop_pad": NON_NEGATIVE_COUNT,
+    "erase": PROBABILITY,
+    "crop_pad": Range(0, 24, integer=True, why="pixels on each side of a 48-pixel face"),
     # video analysis
     "fps": POSITIVE, "every": COUNT, "max_seconds": POSITIVE,
     "batch_frames": COUNT, "alpha": Range(0, 1, low_open=True), "window": COUNT,

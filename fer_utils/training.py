@@ -145,6 +145,9 @@ def profile(name: str, *, augment: bool = True, **overrides) -> TrainConfig:
         raise ValueError("the finetune profile trains on from a trained model: name it with "
                          "--init (for example models/fer_cnn.keras)")
     if not augment or config.augmentation is None:
+        if changes:
+            raise ValueError(f"augmentation settings ({', '.join(sorted(changes))}) given for a "
+                             "run without augmentation (--no-augment); drop one or the other")
         return replace(config, augmentation=None)
     return replace(config, augmentation=replace(config.augmentation, **changes))
 

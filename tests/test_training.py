@@ -144,7 +144,10 @@ def test_a_profile_s_augmentation_can_be_widened_one_setting_at_a_time():
     assert (wide.augmentation.zoom, wide.augmentation.rotation_deg) == (0.25, 15)
     assert wide.augmentation.crop_pad == 6 and wide.augmentation.flip
     assert replace(wide, augmentation=profile("robust").augmentation) == profile("robust")
-    assert profile("robust", augment=False, zoom=0.25).augmentation is None
+    assert profile("robust", augment=False).augmentation is None
+    with pytest.raises(ValueError, match=r"augmentation settings \(zoom\) given for a run "
+                                         "without augmentation"):
+        profile("robust", augment=False, zoom=0.25)
 
 
 def test_the_robust_recipe_is_full_with_the_finetune_s_framing_jitter_and_longer():
