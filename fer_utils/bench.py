@@ -1,7 +1,9 @@
 """Benchmarks: every figure measured beside a baseline in the same run, reported as a ratio.
 
 Each benchmark repeats its timing after a warm-up and reports the median with the min/max
-spread. Peak memory is the resident-set high-water mark of a fresh subprocess per case.
+spread; where a shared machine's speed swings from run to run (training input, video), the
+arms are interleaved and each reports its fastest run, with the spread. Peak memory is the
+resident-set high-water mark of a fresh subprocess per case.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .atomic import atomic_path, pause_point, write_json, write_text
-from .peer import child_environment, install_fer
+from .peer import install_fer, run_child
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -73,13 +75,8 @@ def _child(task: str, *args: str) -> dict:
     code = (f"import json, sys; from fer_utils import bench; "
             f"out = bench._case({task!r}, *sys.argv[1:]); "
             f"out['peak_mb'] = bench.peak_rss_mb(); print(json.dumps(out))")
-    quiet = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    env = child_environment() if task.endswith("-fer") else quiet
-    result = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
-                            env=env)
-    if result.returncode:
-        raise RuntimeError(f"benchmark case {task} failed:\n{result.stderr[-2000:]}")
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    printed = run_child(code, *args, fer=task.endswith("-fer"), what=f"benchmark case {task}")
+    return json.loads(printed.strip().splitlines()[-1])
 
 
 def _case(task: str, *args: str) -> dict:

@@ -1,4 +1,4 @@
-"""FER-2013 as arrays: the dataset object, the CSV loader, its cache and the data lookup."""
+"""FER-2013 as arrays: the dataset object, the CSV loader and its cache."""
 
 from __future__ import annotations
 
@@ -131,8 +131,8 @@ def stratified_sample(dataset: FaceDataset, images: int, seed: int = 0,
 
 def _read_bytes(path: Path) -> bytes:
     if not path.exists():
-        raise DataError(f"{path}: no such file. Check the path, or see data/README.md "
-                        "for how to get FER-2013.")
+        raise DataError(f"{path}: no such file. Check the path, set FER2013_CSV, or see "
+                        "data/README.md for how to get FER-2013.")
     raw = path.read_bytes()
     if not raw.strip():
         raise DataError(f"{path}: the file is empty; expected a header "
@@ -344,9 +344,6 @@ def load_fer2013_csv(path: str | Path, *, skip_bad_rows: bool = False, cache: bo
     its SHA-256 picks the cache entry.
     """
     path = Path(path)
-    if not path.exists():
-        raise DataError(f"{path}: no such file. Check the path, set FER2013_CSV, or see "
-                        "data/README.md for how to get FER-2013.")
     raw = _read_bytes(path)
     checksum = hashlib.sha256(raw).hexdigest()
     file = _cache_file(path, checksum)

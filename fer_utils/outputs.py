@@ -79,10 +79,11 @@ def output_folder(folder: str | Path) -> Path:
     return folder
 
 
-def _holder(lock: Path) -> dict | None:
-    """The run recorded in a lock file, or None when it is empty or unreadable."""
+def _read_json(path: Path) -> dict | None:
+    """A JSON file's content (a lock's holder, a manifest), or None when it is missing, empty
+    or unreadable."""
     try:
-        return json.loads(lock.read_text())
+        return json.loads(path.read_text())
     except (OSError, ValueError):
         return None
 
@@ -133,7 +134,7 @@ def output_lock(folder: str | Path, kind: str, run: str | None = None) -> Iterat
     run = run or new_run_id()
     lock = folder / LOCK
     while not _take(lock, run):
-        holder = _holder(lock)
+        holder = _read_json(lock)
         if not _stale(lock, holder):
             who = (f"process {holder['pid']} on {holder['host']} (since {holder['started']})"
                    if holder else "another run")
@@ -151,7 +152,7 @@ def output_lock(folder: str | Path, kind: str, run: str | None = None) -> Iterat
         finish_commits(folder)
         yield run
     finally:
-        if (_holder(lock) or {}).get("run") == run:
+        if (_read_json(lock) or {}).get("run") == run:
             lock.unlink(missing_ok=True)
 
 
@@ -183,25 +184,17 @@ def visible_files(folder: Path) -> list[str]:
                   if p.is_file() and not p.name.startswith(".") and p.name != MANIFEST)
 
 
-def _read(path: Path) -> dict | None:
-    """A JSON file's content, or None when it is missing or unreadable."""
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-
-
 def committed_set(folder: str | Path) -> tuple[dict, dict[str, Path]] | None:
     """The manifest of the folder's last committed set and where each of its files is now
     (still staged, or in place), even in the middle of a commit; None if there is none."""
     folder = Path(folder)
     for _ in range(3):  # a commit may move the staged manifest while this looks for it
         for staged in sorted(folder.glob(f".run-*/{MANIFEST}")):
-            manifest = _read(staged)
+            manifest = _read_json(staged)
             if manifest is not None:
                 return manifest, {name: staged.parent / name if (staged.parent / name).exists()
                                   else folder / name for name in manifest["files"]}
-        manifest = _read(folder / MANIFEST)
+        manifest = _read_json(folder / MANIFEST)
         if manifest is not None:
             return manifest, {name: folder / name for name in manifest["files"]}
         if not list(folder.glob(f".run-*/{MANIFEST}")):

@@ -53,13 +53,15 @@ def child_environment() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": path, "TF_CPP_MIN_LOG_LEVEL": "3"}
 
 
-def run_child(code: str, *args: str) -> str:
-    """Run Python `code` (with `args` in sys.argv) in a fresh interpreter that can import fer;
-    what it printed."""
+def run_child(code: str, *args: str, fer: bool = True, what: str = "fer's child process") -> str:
+    """Run Python `code` (with `args` in sys.argv) in a fresh interpreter, TensorFlow quiet,
+    that can import fer (unless `fer` is False); what it printed. A failure raises, naming
+    `what`."""
+    env = child_environment() if fer else {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
-                          env=child_environment())
+                          env=env)
     if done.returncode:
-        raise RuntimeError(f"fer's child process failed:\n{done.stderr[-2000:]}")
+        raise RuntimeError(f"{what} failed:\n{done.stderr[-2000:]}")
     return done.stdout
 
 

@@ -50,7 +50,7 @@ _SCALE = 4  # draw at 4x and downsample, for smooth strokes
 
 
 def _draw_face(rng: np.random.Generator, label: int) -> np.ndarray:
-    """One face as a 48x48 uint8 image."""
+    """One face drawn at `_SCALE` times 48 pixels a side, as float32; `_finish` shrinks it."""
     size = IMAGE_SIZE * _SCALE
     s = _SCALE
     background = rng.uniform(30, 200)

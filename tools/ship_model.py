@@ -34,7 +34,7 @@ from fer_utils.sources import load_dataset
 EXPORTS = ("fer_cnn.keras", "fer_cnn.json", "fer_cnn.weights.h5", "fer_cnn.tflite",
            "fer_cnn.dr.tflite", "fer_cnn.card.json")
 # The presets whose boxes choose each card's crop margins (`evaluate --record-framing`).
-DETECTORS = ("photo", "default", "haar", "reference")
+RECORD_DETECTORS = ("photo", "default", "haar", "reference")
 
 
 def ship_verdict(grids: pd.DataFrame) -> list[str]:
@@ -141,7 +141,8 @@ def main(argv: list[str] | None = None) -> int:
               for name in ("fer_cnn.keras", "previous/fer_cnn.keras")]
     record = ["fer-kit", "evaluate", "--in-frame", "--record-framing", "--data", args.data,
               "--split", "PublicTest", "--model", models[0], "--model", models[1],
-              *(flag for d in DETECTORS for flag in ("--detector", d)), "--out", "runs/in-frame"]
+              *(flag for d in RECORD_DETECTORS for flag in ("--detector", d)),
+              "--out", "runs/in-frame"]
     print(f"shipped {files['fer_cnn.keras']} as {models[0]}; the model it replaced is "
           f"{models[1]}. Next, choose both cards' crop margins:\n{shlex.join(record)}")
     return 0
