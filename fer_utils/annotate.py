@@ -56,9 +56,11 @@ class VideoWriter:
 
 def frame_at(video: str | Path, seconds: float) -> np.ndarray:
     """The RGB frame a video shows at a time in seconds."""
-    from .video import open_video
-
-    capture, _, _ = open_video(video)  # a clear error for a missing or unreadable file
+    capture = cv2.VideoCapture(str(video))
+    if not capture.isOpened():
+        capture.release()
+        raise ValueError(f"{video}: cannot open this video (missing, not a video, or corrupt); "
+                         "check the path.")
     try:
         capture.set(cv2.CAP_PROP_POS_MSEC, seconds * 1000)
         ok, frame = capture.read()

@@ -33,7 +33,8 @@ from .speaker import EVIDENCE, METRICS
 from .video import ANNOTATED, analyze
 
 __all__ = [
-    "VIDEO_SUFFIXES", "COMPLETE", "CORPUS_COLUMNS", "video_paths", "output_folders",
+    "VIDEO_SUFFIXES", "COMPLETE", "CORPUS_COLUMNS", "RESULT_OPTIONS", "ANALYZE_DEFAULTS",
+    "video_paths", "output_folders",
     "settings_key", "video_stamp", "status", "corpus_row", "failed_row", "completed_row",
     "analyze_one", "write_corpus", "analyze_many",
 ]

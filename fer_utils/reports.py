@@ -111,7 +111,7 @@ def report_parameters(data: str | None = None, out: str | Path = REPORTS_DIR) ->
         "04_analyze_video": {"video": None, "model": str(SHIPPED_MODEL), "max_seconds": None,
                              "out": None, "runs": runs},
         "05_cnn_layer_by_layer": {"model": str(SHIPPED_MODEL)},
-        # The whole sample clips at four frames a second: about a minute.
+        # The whole sample clips at four frames a second: about 20 s on 2 cores.
         "06_compare_talks": {"videos": None, "model": str(SHIPPED_MODEL), "fps": 4.0,
                              "max_seconds": None, "out": None, "runs": runs},
     }

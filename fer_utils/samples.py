@@ -88,9 +88,11 @@ def tilted_copy(clip: str | Path, out: str | Path, degrees: float = TILT_DEGREES
                 zoom: float = TILT_ZOOM, max_frames: int | None = None) -> Path:
     """A copy of a video with every frame turned `degrees` (anticlockwise) about its centre
     and zoomed, the frame size kept and the border reflected (MP4, mp4v)."""
-    from .video import open_video
-
-    capture, fps, _ = open_video(clip)
+    capture = cv2.VideoCapture(str(clip))
+    if not capture.isOpened():
+        raise ValueError(f"{clip}: cannot open this video; run `fer-kit data samples` to fetch "
+                         "the sample clips again.")
+    fps = capture.get(cv2.CAP_PROP_FPS)
     size = (int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)))
     turn = cv2.getRotationMatrix2D((size[0] / 2, size[1] / 2), degrees, zoom)
     try:

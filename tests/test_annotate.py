@@ -16,8 +16,7 @@ def test_frame_at_reads_the_frame_shown_at_a_time(tmp_path):
     assert float(frame_at(path, 0.0).mean()) < float(frame_at(path, 1.5).mean())
     with pytest.raises(ValueError, match="no frame at 9.00 s"):
         frame_at(path, 9.0)
-    with pytest.raises(FileNotFoundError, match="missing.mp4: no such video file"):
-        frame_at(tmp_path / "missing.mp4", 1.0)
     (tmp_path / "text.mp4").write_text("not a video")
-    with pytest.raises(ValueError, match="text.mp4: cannot open this video"):
-        frame_at(tmp_path / "text.mp4", 1.0)
+    for unreadable in ("missing.mp4", "text.mp4"):
+        with pytest.raises(ValueError, match=f"{unreadable}: cannot open this video"):
+            frame_at(tmp_path / unreadable, 1.0)

@@ -1,6 +1,6 @@
 """Replace the shipped model with a finished training run's, if it passes the ship rule.
 
-    python tools/ship_model.py RUN --data fer2013_dev.csv.gz
+    python tools/ship_model.py RUN --data data/fer2013.csv
 
 The rule, on PublicTest's crops: the run's model is at least as accurate as the shipped one
 on single crops, and the mean of its framing grid lies at most GRID_GAP under its own single
