@@ -389,6 +389,7 @@ class FrameOutputs:
         self.rows.writerow(COLUMNS)
         self.video: VideoWriter | None = None
         self.stopped = False  # the viewer pressed q
+        self.written, self.end = 0, 0  # frames written, and the index after the last one
 
     @property
     def draws(self) -> bool:
@@ -398,6 +399,7 @@ class FrameOutputs:
     def write(self, frame: AnalysedFrame, probs: np.ndarray, smoothed: np.ndarray) -> None:
         """One analysed frame's rows, and its annotated image when drawing."""
         self.rows.writerows(frame_rows(frame, probs, smoothed))
+        self.written, self.end = self.written + 1, frame.index + 1
         if frame.image is None:
             return
         for box, face_id, s in zip(frame.boxes, frame.ids, smoothed, strict=True):
@@ -457,7 +459,8 @@ def stream(reader: FrameReader, faces: FaceTracks, classifier: FaceClassifier,
         if not reader.live:
             raise
     except (cv2.error, ValueError, OSError) as e:
-        return f"stopped at frame {reader.end}: {e}"
+        where = f"after frame {outputs.end - 1}" if outputs.written else "before its first frame"
+        return f"stopped {where}: {e}"
     finally:
         batches.close()  # stops detecting ahead,
         frames.close()  # then decoding ahead, before the capture is released
@@ -527,6 +530,9 @@ def _stream_into(folder: Path, video: str | int | Path, reader: FrameReader,
     if reader.read == 0:
         raise ValueError(f"{video}: no frame could be decoded (empty, truncated at the start, "
                          "or not a video); any earlier results in the output folder are kept.")
+    end, read, analysed = reader.end, reader.read, reader.analysed
+    if error:  # decoding and detection ran ahead of the last frame written
+        end, read, analysed = outputs.end, min(read, outputs.end), outputs.written
     found = pd.read_csv(files["frames"])
     frames, tracks = clean_tracks(found, rate.step_s, cleaning)
     if tracks["joined"]:  # a joined face is smoothed along all of its rows
@@ -535,9 +541,8 @@ def _stream_into(folder: Path, video: str | int | Path, reader: FrameReader,
         with atomic_path(files["frames"]) as tmp:
             frames.to_csv(tmp, index=False)
         if "annotated" in files and not is_camera(video):  # a camera cannot be read twice
-            annotate_video(video, frames, rate, files["annotated"], reader.analysed)
-    summary = summarize(frames, rate, reader.end, reader.read, reader.analysed,
-                        error or reader.damage())
+            annotate_video(video, frames, rate, files["annotated"], analysed)
+    summary = summarize(frames, rate, end, read, analysed, error or reader.damage())
     summary.update(video=str(video), model=classifier.name, gaps=reader.gaps,
                    detector=faces.search.detector.config.describe(), framing=asdict(faces.framing),
                    smoothing=asdict(smoothing), tracks={**tracks, "rules": asdict(cleaning)})

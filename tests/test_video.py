@@ -286,6 +286,28 @@ def test_a_truncated_video_keeps_partial_outputs(untrained, tmp_path, capsys):
         "answer: 0 faces; no face found: nothing to measure"  # noise has no face
 
 
+def test_a_failure_mid_video_counts_only_the_frames_it_wrote(untrained, samples, tmp_path,
+                                                              monkeypatch):
+    from fer_utils import video
+
+    classify, batches = video.classify, []
+
+    def fails_on_the_second_batch(classifier, batch):
+        batches.append(len(batch))
+        if len(batches) > 1:
+            raise cv2.error("the model's runtime broke")
+        return classify(classifier, batch)
+
+    monkeypatch.setattr(video, "classify", fails_on_the_second_batch)
+    result = analyze(samples["WolfgangLanger_Pexels.mp4"], untrained, tmp_path / "out",
+                     batch_frames=8, progress=False)  # decoding runs 16 frames and more ahead
+    summary, fps = result.summary, result.summary["sampling"]["native_fps"]
+    assert summary["partial"] and summary["error"].startswith("stopped after frame 7: ")
+    assert summary["frames_analysed"] == summary["frames_read"] == 8
+    assert summary["duration_s"] == pytest.approx(8 / fps, abs=1e-3)
+    assert result.frames["frame"].max() <= 7
+
+
 def test_bad_files_get_clear_errors(untrained, tmp_path):
     with pytest.raises(FileNotFoundError, match="no such video file"):
         analyze(tmp_path / "missing.mp4", untrained, None)
