@@ -110,8 +110,9 @@ SUMMARY_SCHEMA = {
              "start_s, seconds"),
     "faces": ("dict by face id (0, 1, ... by first appearance, after cleaning): first_s, "
               "last_s, emotion_share (share of the face's frames per smoothed label), changes "
-              "(smoothed label changes), longest_segments (per emotion: start_s, end_s, "
-              "seconds), and the face's own speaker figures and their evidence: "
+              "(smoothed label changes), longest_segments (per emotion, its longest run over "
+              "consecutive analysed frames: start_s, end_s, seconds), and the face's own "
+              "speaker figures and their evidence: "
               f"{', '.join([*METRICS, *EVIDENCE])}, thirds"),
 }
 T = TypeVar("T")
@@ -602,11 +603,13 @@ def timeline(frames: pd.DataFrame) -> pd.DataFrame:
 
 
 def _segments(labels: np.ndarray, times: np.ndarray, step_s: float) -> dict[str, dict]:
-    """The longest run of each smoothed label: start, end and length in seconds."""
+    """The longest run of each smoothed label over consecutive analysed frames (a frame
+    without the face ends a run): start, end and length in seconds."""
     longest: dict[str, dict] = {}
     start = 0
     for i in range(1, len(labels) + 1):
-        if i == len(labels) or labels[i] != labels[start]:
+        if i == len(labels) or labels[i] != labels[start] or \
+                times[i] - times[i - 1] > 1.5 * step_s:
             seconds = round(float(times[i - 1] - times[start] + step_s), 3)
             if seconds > longest.get(labels[start], {}).get("seconds", 0):
                 longest[labels[start]] = {"start_s": round(float(times[start]), 3),

@@ -286,6 +286,16 @@ def test_a_truncated_video_keeps_partial_outputs(untrained, tmp_path, capsys):
         "answer: 0 faces; no face found: nothing to measure"  # noise has no face
 
 
+def test_a_label_s_longest_run_ends_where_the_face_was_not_seen():
+    from fer_utils.video import _segments
+
+    labels = np.array(["happy"] * 3 + ["sad"] + ["happy"] * 5)
+    times = np.array([0.0, 0.25, 0.5, 0.75, 3.0, 3.25, 5.0, 5.25, 5.5])  # gone 1-3 s and 3.5-5 s
+    assert _segments(labels, times, 0.25) == {
+        "happy": {"start_s": 0.0, "end_s": 0.75, "seconds": 0.75},
+        "sad": {"start_s": 0.75, "end_s": 1.0, "seconds": 0.25}}
+
+
 def test_a_failure_mid_video_counts_only_the_frames_it_wrote(untrained, samples, tmp_path,
                                                               monkeypatch):
     from fer_utils import video
