@@ -14,7 +14,7 @@ from .options import check_fields
 from .speaker import SMOOTHED
 
 __all__ = ["IoUTracker", "TrackCleaning", "inside_share", "clean_tracks", "SMOOTHING_METHODS",
-           "Smoothing", "TrackSmoother", "smooth_rows", "stretches"]
+           "Smoothing", "TrackSmoother", "smooth_rows", "stretches", "Drop", "first_drop"]
 
 
 @dataclass
@@ -208,3 +208,34 @@ def stretches(labels: np.ndarray, times: np.ndarray, probs: np.ndarray, step_s: 
         begin = told.pop()[0] if told and told[-1][2] == name else float(times[start])
         told.append((begin, float(times[end - 1] + step_s), name))
     return told
+
+
+@dataclass(frozen=True)
+class Drop:
+    """Where a face's smoothed probability of an expression first falls from at least a
+    threshold to below it, and what its raw probability did in the run that fall ends."""
+
+    time_s: float | None  # the first frame below after one at or above; None: it never falls
+    raw_below_s: float | None  # start of the raw probability's last stretch below, up to that
+    # frame; None: the raw probability is not below the threshold there
+    flickers: int  # earlier frames of that run where the raw probability dipped below
+
+
+def first_drop(rows: pd.DataFrame, emotion: str, threshold: float = 0.5) -> Drop:
+    """The first fall of one face's smoothed `emotion` probability below `threshold` (rows of
+    frames.csv, in time order), set beside its raw probability: how far smoothing lagged, and
+    how many brief dips it ignored."""
+    times = rows["time_s"].to_numpy()
+    smoothed, raw = rows[f"smoothed_{emotion}"].to_numpy(), rows[emotion].to_numpy()
+    above = smoothed >= threshold
+    falls = np.flatnonzero(above[:-1] & ~above[1:]) + 1
+    if not len(falls):
+        return Drop(None, None, 0)
+    end = falls[0]
+    start = end - np.argmin(above[end - 1::-1]) if not above[:end].all() else 0
+    run_raw = raw[start:end + 1]
+    last_above = np.flatnonzero(run_raw >= threshold)
+    first_below = last_above[-1] + 1 if len(last_above) else 0
+    dips = int((run_raw[:first_below] < threshold).sum())
+    raw_below = float(times[start + first_below]) if first_below < len(run_raw) else None
+    return Drop(float(times[end]), raw_below, dips)
