@@ -121,6 +121,18 @@ def test_a_ship_stopped_part_way_leaves_the_folder_whole_and_says_which_model_it
     assert _tree(models)["previous/fer_cnn.keras"] == before["fer_cnn.keras"]
     assert sorted(p.name for p in models.parent.iterdir()) == ["models", "run"]
 
+    def full_disk(path, *args, **kwargs):  # the old folder cannot be removed, not even after
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(shutil, "rmtree", full_disk)
+    with pytest.raises(SystemExit, match="No space left .*failed too.*run this command again"):
+        ship_model.ship(run, models)  # the run's model again, over itself
+    monkeypatch.undo()
+    ship_model.finish_swap(models)  # the run the message asks for
+    assert _tree(models)["fer_cnn.keras"] == _tree(models)["previous/fer_cnn.keras"] == \
+        b"the run's model"
+    assert sorted(p.name for p in models.parent.iterdir()) == ["models", "run"]
+
 
 def test_a_swap_cut_short_is_finished_between_the_renames_and_dropped_before_them(tmp_path):
     models, staged, old = tmp_path / "models", tmp_path / "models.new", tmp_path / "models.old"

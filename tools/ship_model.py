@@ -86,10 +86,14 @@ def ship(run: Path, models: Path = MODELS_DIR) -> None:
     try:
         _swap_in(files, models)
     except (KeyboardInterrupt, OSError) as error:
-        finish_swap(models)
+        stop = "interrupted" if isinstance(error, KeyboardInterrupt) else str(error)
+        try:
+            finish_swap(models)
+        except OSError as cleanup:
+            raise SystemExit(f"{stop}; finishing the swap failed too ({cleanup}): run this "
+                             f"command again to finish it before using {models}") from None
         holds = ("the run's model" if sha256_file(models / "fer_cnn.keras") ==
                  sha256_file(files["fer_cnn.keras"]) else "its old model")
-        stop = "interrupted" if isinstance(error, KeyboardInterrupt) else str(error)
         raise SystemExit(f"{stop}; {models} is whole and holds {holds}") from None
 
 
