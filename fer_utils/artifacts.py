@@ -33,7 +33,7 @@ __all__ = [
     "INTENDED_USE", "LIMITATIONS", "library_versions", "card_path", "save_keras",
     "export_tflite", "export_model", "model_card", "update_card", "add_prior",
     "load_architecture_json", "load_model", "FER_PACKAGE_PREPROCESSING",
-    "fer_package_model", "TFLiteClassifier", "listing", "card_table",
+    "fer_package_model", "TFLiteClassifier", "listing", "card_table", "accuracy_line",
 ]
 
 INTENDED_USE = (
@@ -327,3 +327,14 @@ def card_table(path: str | Path) -> pd.DataFrame:
     flat = pd.json_normalize(card, sep=".").T
     flat.columns = ["value"]
     return flat
+
+
+def accuracy_line(card: dict) -> str:
+    """The accuracy a model card records, with what it means for a reader, or that it has none."""
+    validation = card.get("validation", {})
+    if "accuracy" not in validation:
+        return "no recorded accuracy (its model card has none)"
+    accuracy = validation["accuracy"]
+    return (f"{accuracy:.1%} accuracy on FER-2013's {validation['split']} split "
+            f"({validation['n']:,} faces): about {1 - accuracy:.0%} of those faces get the wrong "
+            "expression")

@@ -12,6 +12,7 @@ import pytest
 
 from fer_utils.artifacts import (
     TFLiteClassifier,
+    accuracy_line,
     card_path,
     export_model,
     export_tflite,
@@ -198,3 +199,10 @@ def test_missing_and_unknown_files_say_what_to_do(tmp_path):
 
 def test_card_path_sits_beside_the_model(tmp_path):
     assert card_path(tmp_path / "fer_cnn.keras") == tmp_path / "fer_cnn.card.json"
+
+
+def test_a_card_s_accuracy_is_said_with_what_it_means():
+    card = {"validation": {"accuracy": 0.6651, "split": "PublicTest", "n": 3589}}
+    assert accuracy_line(card) == ("66.5% accuracy on FER-2013's PublicTest split (3,589 faces): "
+                                   "about 33% of those faces get the wrong expression")
+    assert accuracy_line({}) == "no recorded accuracy (its model card has none)"
