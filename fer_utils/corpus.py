@@ -3,9 +3,8 @@
 Each video is one task that runs `video.analyze` into `out/<name>/` and writes
 `complete.json` (its corpus row, the settings and the video file's size and time) last,
 atomically. A re-run with the same settings skips the unchanged videos that have it and
-redoes the rest, so a killed batch resumes (the
-settings are compared with defaults filled in, so `fer-kit analyze` and a notebook asking for
-the same analysis in other words share the folders); a
+redoes the rest, so a killed batch resumes. Settings are compared with their defaults filled
+in, so `fer-kit analyze` and a notebook that ask for the same analysis share the folders. A
 video that fails becomes a `failed` row and the batch goes on. One worker without a
 scheduler runs in this process; more run on a Dask cluster, local or remote, where each
 worker loads the model once from its path (a Keras model is never sent over the wire).
@@ -34,9 +33,8 @@ from .video import ANNOTATED, analyze
 
 __all__ = [
     "VIDEO_SUFFIXES", "COMPLETE", "CORPUS_COLUMNS", "RESULT_OPTIONS", "ANALYZE_DEFAULTS",
-    "video_paths", "output_folders",
-    "settings_key", "video_stamp", "status", "corpus_row", "failed_row", "completed_row",
-    "analyze_one", "write_corpus", "analyze_many",
+    "video_paths", "output_folders", "settings_key", "video_stamp", "status", "corpus_row",
+    "failed_row", "completed_row", "analyze_one", "write_corpus", "analyze_many",
 ]
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")

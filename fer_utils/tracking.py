@@ -215,10 +215,9 @@ class Drop:
     """Where a face's smoothed probability of an expression first falls from at least a
     threshold to below it, and what its raw probability did in the run that fall ends."""
 
-    time_s: float | None  # the first frame below after one at or above; None: it never falls
-    raw_below_s: float | None  # start of the raw probability's last stretch below, up to that
-    # frame; None: the raw probability is not below the threshold there
-    flickers: int  # earlier frames of that run where the raw probability dipped below
+    time_s: float | None  # the first frame below after one at or above; None: no fall
+    raw_below_s: float | None  # where the raw probability went below for good; None: not yet
+    flickers: int  # earlier frames of the run where the raw probability dipped below
 
 
 def first_drop(rows: pd.DataFrame, emotion: str, threshold: float = 0.5) -> Drop:
