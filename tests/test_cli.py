@@ -8,13 +8,19 @@ import subprocess
 import sys
 from types import SimpleNamespace
 
+import pandas as pd
+
 from fer_utils.cli import main, parser
+from fer_utils.faces import faces_in_photo
+from fer_utils.images import read_image
 
 
 def test_data_synth_and_audit(tmp_path, capsys):
     csv = tmp_path / "s.csv"
     assert main(["data", "synth", "--out", str(csv), "--train", "30", "--val", "7",
                  "--test", "7"]) == 0
+    usage = pd.read_csv(csv)["Usage"].value_counts().to_dict()
+    assert usage == {"Training": 30, "PublicTest": 7, "PrivateTest": 7}
     assert main(["data", "audit", str(csv)]) == 0
     out = capsys.readouterr().out
     assert "SYNTHETIC" in out and "twin_in" in out
@@ -26,11 +32,14 @@ def test_predict_prints_one_json_line_per_face(samples, untrained, tmp_path, cap
     assert main(["predict", "--model", str(model), str(samples["single_face.jpg"]),
                  str(samples["Image_with_alpha.png"])]) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    first = lines[0]
+    first, *others = lines
     assert first["file"].endswith("single_face.jpg") and len(first["box"]) == 4
     assert abs(sum(first["probabilities"].values()) - 1) < 1e-3
     assert first["label"] in first["probabilities"]
-    assert lines[-1]["file"].endswith("Image_with_alpha.png")
+    # One line per face: the photo of one face gives one, the other photo one per face found.
+    assert all(line["file"].endswith("Image_with_alpha.png") for line in others)
+    boxes, _, _ = faces_in_photo(read_image(str(samples["Image_with_alpha.png"])), untrained)
+    assert len(others) == max(1, len(boxes)) and ("faces" in others[0]) == (len(boxes) == 0)
 
 
 def test_train_s_augmentation_flags_reach_the_recipe(tmp_path, monkeypatch, capsys):
@@ -54,13 +63,26 @@ def test_train_s_augmentation_flags_reach_the_recipe(tmp_path, monkeypatch, caps
     assert "best PublicTest accuracy 0.5000 at epoch 1" in capsys.readouterr().out
 
 
-def test_unreadable_image_and_unknown_model(tmp_path, capsys):
-    junk = tmp_path / "junk.jpg"
-    junk.write_bytes(b"nope")
+def test_an_unknown_model_format_is_refused(samples, tmp_path, capsys):
     model = tmp_path / "m.onnx"
     model.write_bytes(b"")
-    assert main(["predict", "--model", str(model), str(junk)]) == 2
+    assert main(["predict", "--model", str(model), str(samples["single_face.jpg"])]) == 2
     assert "unknown model format" in capsys.readouterr().err
+
+
+def test_an_unreadable_image_gets_its_own_line_and_the_others_go_on(samples, untrained,
+                                                                     tmp_path, capsys):
+    junk = tmp_path / "junk.jpg"
+    junk.write_bytes(b"nope")
+    model = tmp_path / "m.keras"
+    untrained.model.save(model)
+    assert main(["predict", "--model", str(model), str(junk),
+                 str(samples["single_face.jpg"])]) == 2
+    captured = capsys.readouterr()
+    broken, face = (json.loads(line) for line in captured.out.splitlines())
+    assert broken["file"] == str(junk) and "junk.jpg" in broken["error"]
+    assert face["file"].endswith("single_face.jpg") and "probabilities" in face
+    assert "1 of 2 images could not be read" in captured.err
 
 
 def test_predict_with_a_prior_correction_divides_out_the_cards_prior(samples, capsys):

@@ -77,8 +77,7 @@ def test_the_previous_shipped_model_is_kept_with_its_card_only():
     card = json.loads((folder / "fer_cnn.card.json").read_text())
     assert card["files"] == {"keras": "fer_cnn.keras"} and not card["data"]["synthetic"]
     shipped = json.loads((MODELS_DIR / "fer_cnn.card.json").read_text())
-    if "previous_model" in shipped:
-        assert MODELS_DIR / shipped["previous_model"] == PREVIOUS_MODEL
+    assert MODELS_DIR / shipped["previous_model"] == PREVIOUS_MODEL
 
 
 def test_the_shipped_cards_crop_at_the_margins_their_benchmark_chose():

@@ -27,8 +27,9 @@ def test_seed_cnn_shapes_follow_the_seeds_paddings():
 def test_every_block_is_addressable_by_name():
     model = build_seed_cnn()
     for block in range(1, 6):
-        for part in ("conv", "bn", "relu"):
-            assert model.get_layer(f"block{block}_{part}") is not None
+        for part, kind in (("conv", "Conv2D"), ("bn", "BatchNormalization"),
+                           ("relu", "Activation")):
+            assert type(model.get_layer(f"block{block}_{part}")).__name__ == kind
 
 
 def test_build_model_rejects_unknown_architectures():

@@ -178,6 +178,7 @@ def test_kills_at_random_moments_never_leave_a_mixed_folder(tmp_path):
     loop = WRITER.replace("folder, tag", "folder, _").replace(
         "with output_set", "for tag in ['s1', 's2'] * 1000:\n  with output_set").replace(
         "\n    ", "\n      ").replace("\n    run.commit", "\n      run.commit")
+    tags = set()
     for _ in range(20):
         child = subprocess.Popen([sys.executable, "-c", loop, str(folder), "x", *NEW], env=env)
         time.sleep(rng.uniform(0.2, 0.6))
@@ -187,6 +188,8 @@ def test_kills_at_random_moments_never_leave_a_mixed_folder(tmp_path):
             pass
         tag, contents = the_set(folder)
         assert sorted(os.listdir(folder)) == sorted([*contents, MANIFEST])
+        tags.add(tag)
+    assert tags & {"s1", "s2"}  # the kills did land after commits, not only before the first
 
 
 def test_every_kind_of_run_the_kit_writes_may_write_over_its_own_folder(tmp_path):

@@ -67,10 +67,10 @@ def _report(data: Path, out: Path) -> tuple[ReportResult, list[Path]]:
     return result, [Path(folder) for folder in result.summary["runs"]]
 
 
-def _trained(folders: list[Path]) -> dict[Path, int]:
-    """Each training run's state.json and log.csv with their modification times."""
-    return {f: f.stat().st_mtime_ns for folder in folders
-            for f in (folder / "state.json", folder / "log.csv") if f.exists()}
+def _trained(folders: list[Path]) -> list[Path]:
+    """The state.json and log.csv of each training run among `folders`."""
+    return [f for folder in folders for f in (folder / "state.json", folder / "log.csv")
+            if f.exists()]
 
 
 def _full_format_csv(folder: Path) -> Path:

@@ -58,9 +58,12 @@ def test_a_run_keeps_its_best_epoch_and_leaves_its_artifacts(patterns, tmp_path,
     assert card["validation"]["accuracy"] == pytest.approx(result.state["best_val_accuracy"],
                                                            abs=1e-6)
     assert card["data"]["sha256"] == patterns.checksum and card["training"]["seed"] == 3
-    # A finished run is not trained again.
+    # A finished run is not trained again: its checkpoints and log are left as they were.
+    kept = ("last.keras", "best.keras", "log.csv", "state.json", "fer_cnn.keras")
+    stamps = [(result.out / name).stat().st_mtime_ns for name in kept]
     again = train(patterns, result.out, TINY, verbose=0)
-    assert len(again.history) == 3
+    assert [(result.out / name).stat().st_mtime_ns for name in kept] == stamps
+    assert again.history.equals(result.history)
 
 
 def test_resume_after_a_kill_ends_where_an_uninterrupted_run_does(pattern_csv, patterns,
