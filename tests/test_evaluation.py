@@ -71,6 +71,9 @@ def test_tta_views_and_switch(untrained, synthetic_csv, tmp_path):
     assert "tta" not in plain
     both = ev.evaluate(untrained, dataset, "val", tta="flip").metrics
     assert both["accuracy"] == plain["accuracy"] and both["tta"]["mode"] == "flip"
+    part = dataset.split("val")  # the TTA figures are those of the averaged views
+    flip = ev.predict_faces(untrained, part.images, "flip")
+    assert both["tta"]["accuracy"] == pytest.approx((flip.argmax(1) == part.labels).mean())
     with pytest.raises(ValueError, match="tta must be one of"):
         ev.tta_views(faces, "rotate")
 
@@ -137,6 +140,30 @@ def test_compare_models_one_row_each_and_a_paired_test_per_pair(untrained, synth
     assert comparison.table().loc["a", "accuracy % [95%]"] == shown
     assert comparison.pair_table().iloc[0]["accuracy A - B, points [95%]"] == \
         "+0.0 [+0.0, +0.0]"
+
+
+def test_two_different_models_get_their_difference_and_an_exact_mcnemar_p(untrained,
+                                                                           synthetic_csv):
+    import keras
+    from scipy.stats import binomtest
+
+    from fer_utils.model import FaceClassifier, build_seed_cnn
+
+    keras.utils.set_random_seed(1)
+    other = FaceClassifier(build_seed_cnn(), name="other")
+    dataset = load_fer2013_csv(synthetic_csv, cache=False)
+    part = dataset.split("val")
+    [pair] = ev.compare_models({"a": untrained, "b": other}, dataset, "val",
+                               tta=None).pairs.to_dict("records")
+    right_a = untrained.predict(part.images).argmax(1) == part.labels
+    right_b = other.predict(part.images).argmax(1) == part.labels
+    assert pair["accuracy_difference"] == pytest.approx(right_a.mean() - right_b.mean(), abs=1e-4)
+    assert pair["difference_ci95_low"] <= pair["accuracy_difference"] <= \
+        pair["difference_ci95_high"]
+    only_a, only_b = int((right_a & ~right_b).sum()), int((~right_a & right_b).sum())
+    assert only_a + only_b > 0  # the two models disagree on some faces
+    expected = binomtest(only_a, only_a + only_b, 0.5).pvalue
+    assert pair["mcnemar_p"] == pytest.approx(expected, abs=1e-4)
 
 
 def _scored(n: int, accuracy: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -41,7 +41,7 @@ def test_the_folder_follows_the_settings_and_the_data(tmp_path):
     assert run_folder("quick", settings, "ab12").parent == RUNS_DIR
 
 
-def test_leakage_takes_no_out_and_then_names_its_own_folders():
+def test_leakage_takes_no_out_by_default():  # its folders are then named by run_folder
     assert parser().parse_args(["leakage"]).out is None
 
 
