@@ -14,7 +14,8 @@ from .options import check_fields
 from .speaker import SMOOTHED
 
 __all__ = ["IoUTracker", "TrackCleaning", "inside_share", "clean_tracks", "SMOOTHING_METHODS",
-           "Smoothing", "TrackSmoother", "smooth_rows", "stretches", "Drop", "first_drop"]
+           "Smoothing", "TrackSmoother", "smooth_rows", "stretches", "face_stretches", "Drop",
+           "first_drop"]
 
 
 @dataclass
@@ -208,6 +209,14 @@ def stretches(labels: np.ndarray, times: np.ndarray, probs: np.ndarray, step_s: 
         begin = told.pop()[0] if told and told[-1][2] == name else float(times[start])
         told.append((begin, float(times[end - 1] + step_s), name))
     return told
+
+
+def face_stretches(frames: pd.DataFrame, step_s: float,
+                   shortest: float = 1.0) -> dict[str, list[tuple[float, float, str]]]:
+    """Every face of frames.csv told in stretches (`stretches`), by face id."""
+    return {str(face_id): stretches(rows["smoothed_label"].to_numpy(), rows["time_s"].to_numpy(),
+                                    rows[SMOOTHED].to_numpy(), step_s, EMOTIONS, shortest)
+            for face_id, rows in frames.groupby("face_id")}
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""Tracks cleaned of fragments and ghosts and joined across gaps, and a track told in stretches."""
+"""Tracks cleaned of fragments and ghosts and joined across gaps, a track told in stretches, and
+the first fall of a smoothed probability."""
 
 import numpy as np
 import pandas as pd
@@ -6,7 +7,16 @@ import pytest
 
 from fer_utils.labels import EMOTIONS
 from fer_utils.speaker import SMOOTHED
-from fer_utils.tracking import Smoothing, TrackCleaning, clean_tracks, smooth_rows, stretches
+from fer_utils.tracking import (
+    Drop,
+    Smoothing,
+    TrackCleaning,
+    clean_tracks,
+    face_stretches,
+    first_drop,
+    smooth_rows,
+    stretches,
+)
 
 NAMES = ("a", "b", "c")
 STEP_S = 0.25  # four analysed frames a second
@@ -87,3 +97,23 @@ def test_equal_neighbours_are_joined():
     labels = np.array(list("aabbaa"))
     probs = np.array([[0.9, 0.1, 0.0]] * 6)
     assert stretches(labels, times, probs, step_s=1.0, names=NAMES) == [(0.0, 6.0, "mostly a")]
+
+
+def test_every_face_is_told_in_its_own_stretches():
+    frames = _frames(_track(0, range(8), (10, 10, 40), "happy"),
+                     _track(1, range(8), (200, 10, 40), "sad"))
+    told = face_stretches(frames, STEP_S)
+    assert told == {"0": [(0.0, 2.0, "mostly happy")], "1": [(0.0, 2.0, "mostly sad")]}
+
+
+def test_first_drop_finds_the_smoothed_fall_and_the_raw_lag_before_it():
+    def rows(smoothed, raw):
+        return pd.DataFrame({"time_s": np.arange(len(raw), dtype=float),
+                             "smoothed_happy": smoothed, "happy": raw})
+
+    # Above from 1 s, below at 5 s; the raw probability dipped at 2 s and stayed down from 4 s.
+    assert first_drop(rows([0.2, 0.6, 0.7, 0.6, 0.55, 0.4, 0.3],
+                           [0.2, 0.9, 0.3, 0.8, 0.45, 0.35, 0.1]), "happy") == Drop(5.0, 4.0, 1)
+    assert first_drop(rows([0.6, 0.4], [0.9, 0.6]), "happy") == Drop(1.0, None, 0)  # raw still up
+    assert first_drop(rows([0.2, 0.6, 0.9], [0.1, 0.9, 0.9]), "happy") == Drop(None, None, 0)
+    assert first_drop(rows([0.2, 0.6], [0.1, 0.9]), "happy", threshold=0.7) == Drop(None, None, 0)

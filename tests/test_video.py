@@ -286,21 +286,6 @@ def test_a_truncated_video_keeps_partial_outputs(untrained, tmp_path, capsys):
         "answer: 0 faces; no face found: nothing to measure"  # noise has no face
 
 
-def test_first_drop_finds_the_smoothed_fall_and_the_raw_lag_before_it():
-    from fer_utils.tracking import Drop, first_drop
-
-    def rows(smoothed, raw):
-        return pd.DataFrame({"time_s": np.arange(len(raw), dtype=float),
-                             "smoothed_happy": smoothed, "happy": raw})
-
-    # Above from 1 s, below at 5 s; the raw probability dipped at 2 s and stayed down from 4 s.
-    assert first_drop(rows([0.2, 0.6, 0.7, 0.6, 0.55, 0.4, 0.3],
-                           [0.2, 0.9, 0.3, 0.8, 0.45, 0.35, 0.1]), "happy") == Drop(5.0, 4.0, 1)
-    assert first_drop(rows([0.6, 0.4], [0.9, 0.6]), "happy") == Drop(1.0, None, 0)  # raw still up
-    assert first_drop(rows([0.2, 0.6, 0.9], [0.1, 0.9, 0.9]), "happy") == Drop(None, None, 0)
-    assert first_drop(rows([0.2, 0.6], [0.1, 0.9]), "happy", threshold=0.7) == Drop(None, None, 0)
-
-
 def test_a_label_s_longest_run_ends_where_the_face_was_not_seen():
     from fer_utils.video import _segments
 
