@@ -74,13 +74,15 @@ def _train(args: argparse.Namespace) -> int:
                      optimizer=args.optimizer, momentum=args.momentum,
                      weight_decay=args.weight_decay,
                      early_dropout_epochs=args.early_dropout_epochs,
-                     ema_momentum=args.ema_momentum,
+                     ema_momentum=args.ema_momentum, select=args.select,
                      init_model=args.init and str(Path(args.init).resolve()))
     dataset = load_dataset(args.data, skip_bad_rows=args.skip_bad_rows)
     print(dataset.describe())
     result = train(dataset, args.out, config, verbose=args.verbose)
     state = result.state
-    print(f"best PublicTest accuracy {state['best_val_accuracy']:.4f} at epoch "
+    framed = state["history"][state["best_epoch"] - 1].get("val_framed_accuracy")
+    print(f"best PublicTest accuracy {state['best_val_accuracy']:.4f}"
+          + (f" (framed copy {framed:.4f})" if framed is not None else "") + " at epoch "
           f"{state['best_epoch']} of {state['epoch']}; {state['train_seconds'] / 60:.1f} min; "
           f"model and card in {result.out}")
     return 0
@@ -115,6 +117,9 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ema-momentum", type=argument_type("ema_momentum"),
                    help="validate, keep as best checkpoint and export an exponential moving "
                    "average of the weights with this momentum, e.g. 0.999 (0: off)")
+    p.add_argument("--select", **choice_of(
+        "training", "SELECTION", "what picks the best epoch: PublicTest accuracy on its crops, "
+        "or its mean with the accuracy on a framed copy (for faces a detector crops)"))
     p.add_argument("--init", help="start from this trained model's weights (fine-tuning; "
                    "the finetune profile needs it)")
     p.add_argument("--seed", type=int)

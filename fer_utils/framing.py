@@ -37,10 +37,10 @@ from .pipeline import Framing
 
 __all__ = [
     "UPSCALE", "FRAME_SIZE", "PER_CLASS", "DETECTORS", "MARGINS", "MATCH_IOU", "GRID", "GRID_GAP",
-    "keeps_framing", "FER_PATH", "balanced_subset", "place_in_frame", "Frames", "faces_in_frames",
-    "matched_box", "detect_placed", "framed_crops", "in_frame_scores", "framing_grid", "InFrame",
-    "in_frame_benchmark", "best_margins", "FRAMING_RULE", "require_publictest", "framing_choice",
-    "record_framing",
+    "keeps_framing", "framed_copy", "FER_PATH", "balanced_subset", "place_in_frame", "Frames",
+    "faces_in_frames", "matched_box", "detect_placed", "framed_crops", "in_frame_scores",
+    "framing_grid", "InFrame", "in_frame_benchmark", "best_margins", "FRAMING_RULE",
+    "require_publictest", "framing_choice", "record_framing",
 ]
 
 UPSCALE = 3  # each face is enlarged this many times (bicubic): 48 px -> 144 px
@@ -184,6 +184,19 @@ def keeps_framing(gap: float) -> bool:
     """Whether a framing grid's mean, `gap` (a fraction) from its single crop, lies at most
     GRID_GAP under it: the robustness half of the rule that ships a model."""
     return gap >= -GRID_GAP
+
+
+def framed_copy(images: np.ndarray, seed: int = 0) -> np.ndarray:
+    """The faces each reframed by one cell of GRID, the cells dealt out in equal shares in an
+    order drawn with `seed`: one pass over it estimates the grid's mean at the cost of a
+    single crop (training's `select="framed"` scores every epoch on it)."""
+    images = np.asarray(images)
+    cells = np.random.default_rng(seed).permutation(len(images)) % len(GRID)
+    framed = images.copy()
+    for k, change in enumerate(GRID.values()):
+        if (cells == k).any():
+            framed[cells == k] = reframe(images[cells == k], **change)
+    return framed
 
 
 def _fer_row(frames: Frames, resamples: int, seed: int) -> dict:

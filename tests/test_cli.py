@@ -42,25 +42,29 @@ def test_predict_prints_one_json_line_per_face(samples, untrained, tmp_path, cap
     assert len(others) == max(1, len(boxes)) and ("faces" in others[0]) == (len(boxes) == 0)
 
 
-def test_train_s_augmentation_flags_reach_the_recipe(tmp_path, monkeypatch, capsys):
+def test_train_s_augmentation_and_selection_flags_reach_the_recipe(tmp_path, monkeypatch,
+                                                                   capsys):
     from fer_utils import sources, training
 
     configs = []
 
     def record(dataset, out, config, verbose):
         configs.append(config)
-        state = {"best_val_accuracy": 0.5, "best_epoch": 1, "epoch": 1, "train_seconds": 60}
+        state = {"best_val_accuracy": 0.5, "best_epoch": 1, "epoch": 1, "train_seconds": 60,
+                 "history": [{"val_accuracy": 0.5, "val_framed_accuracy": 0.45}]}
         return SimpleNamespace(state=state, out=out)
 
     monkeypatch.setattr(sources, "load_dataset", lambda *args, **kwargs: SimpleNamespace(
         describe=lambda: "faces"))
     monkeypatch.setattr(training, "train", record)
     assert main(["train", "--profile", "robust", "--zoom", "0.25", "--rotation", "15",
-                 "--crop-pad", "6", "--out", str(tmp_path / "run")]) == 0
+                 "--crop-pad", "6", "--select", "framed", "--out", str(tmp_path / "run")]) == 0
     [config] = configs
     assert (config.augmentation.zoom, config.augmentation.rotation_deg) == (0.25, 15)
     assert config.augmentation.crop_pad == 6 and config.epochs == training.PROFILES["robust"].epochs
-    assert "best PublicTest accuracy 0.5000 at epoch 1" in capsys.readouterr().out
+    assert config.select == "framed"
+    assert "best PublicTest accuracy 0.5000 (framed copy 0.4500) at epoch 1" in \
+        capsys.readouterr().out
 
 
 def test_an_unknown_model_format_is_refused(samples, tmp_path, capsys):

@@ -180,6 +180,19 @@ def test_the_grid_has_every_cell_its_mean_and_the_gap(benchmark, untrained, synt
     assert np.allclose(result.grid.set_index("framing")["accuracy"].loc[grid.index], grid)
 
 
+def test_the_framed_copy_deals_each_cell_to_an_equal_share_of_the_faces(synthetic):
+    faces = synthetic.split("PublicTest").images[:23]
+    framed = fr.framed_copy(faces, seed=1)
+    assert framed.shape == faces.shape and framed.dtype == faces.dtype
+    by_cell = {cell: [i for i in range(len(faces))
+                      if np.array_equal(framed[i], reframe(faces[i:i + 1], **change)[0])]
+               for cell, change in fr.GRID.items()}
+    assert sorted(len(found) for found in by_cell.values()) == [2] * 7 + [3] * 3  # 23 = 7x2+3x3
+    assert sorted(i for found in by_cell.values() for i in found) == list(range(len(faces)))
+    assert np.array_equal(fr.framed_copy(faces, seed=1), framed)
+    assert not np.array_equal(fr.framed_copy(faces, seed=2), framed)
+
+
 def test_the_margin_curve_and_the_best_margin(benchmark):
     result, _ = benchmark
     curve = result.margins

@@ -142,6 +142,37 @@ def test_profiles_and_balancing_options_are_checked():
         TrainConfig(balance="smote")
 
 
+def test_framed_selection_keeps_the_epoch_best_on_both_framings(patterns, tmp_path):
+    from fer_utils.artifacts import load_model
+    from fer_utils.framing import framed_copy
+    from fer_utils.training import selection_score
+
+    result = train(patterns, tmp_path / "run", replace(TINY, select="framed"), verbose=0)
+    log = result.history
+    assert log["val_framed_accuracy"].between(0, 1).all() and len(log) == 3
+    best = selection_score(log, "framed").idxmax()
+    assert result.state["best_epoch"] == log["epoch"][best]
+    assert result.state["best_val_accuracy"] == pytest.approx(log["val_accuracy"][best])
+    # The logged score is the exported model's accuracy on PublicTest's framed copy.
+    val = patterns.split("PublicTest")
+    framed = load_model(result.out / "fer_cnn.keras").predict(framed_copy(val.images))
+    assert (framed.argmax(1) == val.labels).mean() == pytest.approx(
+        log["val_framed_accuracy"][best], abs=1e-6)
+    card = json.loads((result.out / "fer_cnn.card.json").read_text())
+    assert card["training"]["select"] == "framed" and "framed copy" in card["split_protocol"]
+
+
+def test_the_selection_score_can_prefer_a_later_epoch():
+    from fer_utils.training import selection_score
+
+    log = pd.DataFrame({"val_accuracy": [0.60, 0.58], "val_framed_accuracy": [0.50, 0.56]})
+    assert selection_score(log, "single").idxmax() == 0
+    assert selection_score(log, "framed").idxmax() == 1
+    assert selection_score(log.iloc[1], "framed") == pytest.approx(0.57)
+    with pytest.raises(ValueError, match="select must be one of single, framed"):
+        TrainConfig(select="grid")
+
+
 def test_a_profile_s_augmentation_can_be_widened_one_setting_at_a_time():
     wide = profile("robust", zoom=0.25, rotation_deg=15, crop_pad=6)
     assert (wide.augmentation.zoom, wide.augmentation.rotation_deg) == (0.25, 15)
