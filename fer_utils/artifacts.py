@@ -178,7 +178,7 @@ def _rebuild_keras2(path: Path, text: str) -> keras.Model:
 def load_architecture_json(path: str | Path) -> keras.Model:
     """Rebuild a model from a Keras 3 or Keras 2 (`model.to_json()`) architecture file."""
     path = Path(path)
-    text = path.read_text(errors="replace")
+    text = path.read_text(encoding="utf-8", errors="replace")
     try:
         model = keras.models.model_from_json(text)
     except (TypeError, ValueError, KeyError):

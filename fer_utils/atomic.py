@@ -57,9 +57,9 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 
 
 def write_text(path: str | Path, text: str) -> Path:
-    """Write text atomically."""
+    """Write text atomically, in UTF-8 whatever the locale (reports hold "·", "°", "≥")."""
     with atomic_path(path) as tmp:
-        tmp.write_text(text)
+        tmp.write_text(text, encoding="utf-8")
     return Path(path)
 
 

@@ -201,3 +201,15 @@ def test_every_kind_of_run_the_kit_writes_may_write_over_its_own_folder(tmp_path
             run.commit({})
         with output_set(tmp_path / kind, kind) as run:  # a second run into the same folder
             run.commit({})
+
+
+def test_text_is_written_in_utf8_under_an_ascii_locale(tmp_path):
+    """As on a machine whose locale cannot encode a report's "·" or "≥" (Windows, or a bare
+    POSIX locale without Python's UTF-8 coercion)."""
+    path, text = tmp_path / "report.html", "02 · Train: rotate +10°, gap ≥ -1.5"
+    env = {**os.environ, "LC_ALL": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0"}
+    script = ("import locale, sys; from fer_utils.atomic import write_text; "
+              "assert locale.getpreferredencoding(False) == 'ANSI_X3.4-1968'; "
+              f"write_text(sys.argv[1], {ascii(text)})")  # escaped: argv is decoded as ASCII
+    subprocess.run([sys.executable, "-c", script, str(path)], env=env, check=True)
+    assert path.read_bytes() == text.encode("utf-8")
