@@ -159,13 +159,19 @@ def mistakes_grid(mistakes: pd.DataFrame, images: np.ndarray, limit: int = 24) -
 
 
 def training_curves(history: pd.DataFrame, title: str = "Training curves") -> plt.Figure:
-    """Loss and accuracy per epoch, training and validation, legend below the panels."""
+    """Loss and accuracy per epoch, training and validation, legend below the panels; where a
+    log has several stages (`training.training_log`), a dashed line where each begins."""
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
+    starts = history.groupby("stage").head(1).iloc[1:] if "stage" in history else history[:0]
     for ax, metric in ((left, "loss"), (right, "accuracy")):
         ax.plot(history["epoch"], history[metric], marker=".", label="training")
         ax.plot(history["epoch"], history[f"val_{metric}"], marker=".",
                 label="validation (PublicTest)")
         ax.set(xlabel="epoch", ylabel=metric)
+        for start in starts.itertuples():
+            ax.axvline(start.epoch - 0.5, color="grey", linestyle="--", linewidth=1)
+            ax.annotate(f" {start.profile}", (start.epoch - 0.5, 1), xycoords=("data", "axes "
+                        "fraction"), va="top", fontsize=9, color="grey")
     fig.legend(*left.get_legend_handles_labels(), loc="lower center", ncols=2,
                bbox_to_anchor=(0.5, -0.04))
     fig.suptitle(title)

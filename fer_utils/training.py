@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from .artifacts import export_model, load_model, model_card, save_keras
+from .artifacts import card_path, export_model, load_model, model_card, save_keras
 from .atomic import atomic_path, pause_point, write_json
 from .balance import class_weights, oversample
 from .data import FaceDataset
@@ -53,7 +53,7 @@ __all__ = [
     "make_deterministic", "distribution_strategy", "split_cpu", "make_optimizer",
     "calibrate_batchnorm", "start_from", "conv_dropouts", "EarlyDropout", "swap_ema_weights",
     "ema_weights", "EMAValidation", "FramedValidation", "selection_score", "CHECKPOINTS",
-    "publish", "Checkpoint", "TrainResult", "train",
+    "publish", "Checkpoint", "TrainResult", "train", "training_log",
 ]
 
 BALANCING = ("none", "class_weight", "oversample")
@@ -580,3 +580,31 @@ def _export(dataset: FaceDataset, out: Path, config: TrainConfig, state: dict,
                   "train_seconds": round(state["train_seconds"], 1)})
     files = export_model(classifier, out / "fer_cnn", card)
     record_prior_correction(files["keras"], dataset)
+
+
+def training_log(model: str | Path) -> pd.DataFrame:
+    """The whole training log of a model a run exported: the log.csv beside it, after the logs
+    of the runs it trained on from (its card's `training.init`, each checked against the
+    checksum the card records); `stage` numbers the runs from 1, `profile` names their recipes
+    and `epoch` counts on across them. A shipped model's log (`fer_cnn.log.csv`) is whole."""
+    model = Path(model)
+    kept = model.with_name(f"{model.stem}.log.csv")
+    if kept.exists():
+        return pd.read_csv(kept)
+    if not (model.parent / "log.csv").exists():
+        raise FileNotFoundError(f"{model}: no training log beside it (log.csv, or {kept.name}); "
+                                "name a model exported by a training run")
+    training = json.loads(card_path(model).read_text())["training"]
+    earlier = []
+    if training.get("init"):
+        start = Path(training["init"]["path"])
+        if not start.exists() or sha256_file(start) != training["init"]["sha256"]:
+            raise FileNotFoundError(f"{model} was trained on from {start}, which is gone or has "
+                                    "changed since; its log is part of this model's: restore "
+                                    "that run folder as it was")
+        earlier = [training_log(start)]
+    before = earlier[0].iloc[-1] if earlier else {"epoch": 0, "stage": 0}
+    log = pd.read_csv(model.parent / "log.csv")
+    log = log.assign(epoch=log["epoch"] + int(before["epoch"]), stage=int(before["stage"]) + 1,
+                     profile=training["profile"])
+    return pd.concat([*earlier, log], ignore_index=True)

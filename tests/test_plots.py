@@ -57,3 +57,20 @@ def test_the_margin_curves_give_each_detector_a_panel_and_each_model_one_colour(
     assert [t.get_text() for t in fig.axes[-1].get_legend().get_texts()] == [
         "shipped", "previous", "the margin the model crops with"]
     plt.close(fig)
+
+
+def test_training_curves_mark_where_each_later_stage_of_a_log_begins():
+    log = pd.DataFrame({"epoch": [1, 2, 3, 4, 5], "stage": [1, 1, 1, 2, 2],
+                        "profile": ["robust"] * 3 + ["finetune"] * 2,
+                        "loss": [2.0, 1.5, 1.2, 1.1, 1.0], "val_loss": [1.9, 1.6, 1.4, 1.3, 1.3],
+                        "accuracy": [0.3, 0.5, 0.6, 0.62, 0.64],
+                        "val_accuracy": [0.35, 0.5, 0.58, 0.6, 0.61]})
+    fig = plots.training_curves(log)
+    for ax in fig.axes:
+        [boundary] = [line for line in ax.lines if line.get_linestyle() == "--"]
+        assert list(boundary.get_xdata()) == [3.5, 3.5]
+        assert [t.get_text().strip() for t in ax.texts] == ["finetune"]
+    plt.close(fig)
+    fig = plots.training_curves(log.drop(columns=["stage", "profile"]))
+    assert not any(ax.texts for ax in fig.axes)
+    plt.close(fig)

@@ -78,8 +78,39 @@ def test_shipping_moves_the_shipped_model_to_previous_and_puts_the_runs_in_its_p
     assert card["previous_model"] == "previous/fer_cnn.keras"
     assert after["README.md"] == before["README.md"]
     assert after["fer_cnn.log.csv"].decode().splitlines()[1] == \
-        "1,0.6682,0.8885,0.6434,1.126,0.005,2485"
+        "1,0.6682,0.8885,0.6434,1.126,0.005,2485,1,full"
     assert sorted(p.name for p in models.parent.iterdir()) == ["models", "run"]
+
+
+def test_a_model_trained_on_from_another_ships_the_log_of_every_stage(models_and_run):
+    models, run = models_and_run
+    base = run.with_name("base")
+    base.mkdir()
+    shutil.copy(MODELS_DIR / "fer_cnn.keras", base / "fer_cnn.keras")
+    shutil.copy(MODELS_DIR / "fer_cnn.card.json", base / "fer_cnn.card.json")
+    (base / "log.csv").write_text(LOG + LOG.splitlines()[1].replace("1,", "2,", 1) + "\n")
+    start = str(base / "fer_cnn.keras")
+    card = json.loads((run / "fer_cnn.card.json").read_text())
+    card["training"].update(profile="finetune", init={
+        "path": start, "sha256": hashlib.sha256(Path(start).read_bytes()).hexdigest()})
+    (run / "fer_cnn.card.json").write_text(json.dumps(card))
+    ship_model.ship(run, models)
+    log = pd.read_csv(models / "fer_cnn.log.csv")
+    assert list(log["epoch"]) == [1, 2, 3] and list(log["stage"]) == [1, 1, 2]
+    assert list(log["profile"]) == ["full", "full", "finetune"]
+    assert log["val_accuracy"].tolist() == [0.6434] * 3
+
+
+def test_a_model_whose_starting_model_changed_is_not_shipped(models_and_run):
+    models, run = models_and_run
+    card = json.loads((run / "fer_cnn.card.json").read_text())
+    card["training"]["init"] = {"path": str(run / "fer_cnn.keras"), "sha256": "0" * 64}
+    (run / "fer_cnn.card.json").write_text(json.dumps(card))
+    before = _tree(models)
+    with pytest.raises(FileNotFoundError, match="trained on from .*run/fer_cnn.keras, which is "
+                                                "gone or has changed since"):
+        ship_model.ship(run, models)
+    assert _tree(models) == before
 
 
 def test_an_unfinished_run_is_refused_and_nothing_changes(models_and_run):

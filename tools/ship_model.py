@@ -5,8 +5,9 @@
 The rule, on PublicTest's crops: the run's model is at least as accurate as the shipped one
 on single crops, and the mean of its framing grid lies at most GRID_GAP under its own single
 crop. A model that passes takes the place of models/fer_cnn.* with its exports, its log (to 4
-significant digits) and a card naming previous/; the shipped model and its card move to
-models/previous/, replacing the model kept there. Nothing changes when it fails.
+significant digits; every stage, for a model trained on from another: `training_log`) and a
+card naming previous/; the shipped model and its card move to models/previous/, replacing the
+model kept there. Nothing changes when it fails.
 
 models/ changes as one unit: a complete new folder is staged beside it and swapped in by two
 renames; the next run finishes a swap that an interruption cut short.
@@ -30,6 +31,7 @@ from fer_utils.atomic import write_json
 from fer_utils.outputs import committed_set, sha256_file
 from fer_utils.paths import MODELS_DIR
 from fer_utils.sources import load_dataset
+from fer_utils.training import training_log
 
 EXPORTS = ("fer_cnn.keras", "fer_cnn.json", "fer_cnn.weights.h5", "fer_cnn.tflite",
            "fer_cnn.dr.tflite", "fer_cnn.card.json")
@@ -83,8 +85,9 @@ def ship(run: Path, models: Path = MODELS_DIR) -> None:
     which model it holds."""
     finish_swap(models)
     files = run_exports(run)
+    log = training_log(files["fer_cnn.keras"])
     try:
-        _swap_in(files, models)
+        _swap_in(files, log, models)
     except (KeyboardInterrupt, OSError) as error:
         stop = "interrupted" if isinstance(error, KeyboardInterrupt) else str(error)
         try:
@@ -97,7 +100,7 @@ def ship(run: Path, models: Path = MODELS_DIR) -> None:
         raise SystemExit(f"{stop}; {models} is whole and holds {holds}") from None
 
 
-def _swap_in(files: dict[str, Path], models: Path) -> None:
+def _swap_in(files: dict[str, Path], log: pd.DataFrame, models: Path) -> None:
     staged, old = _swap_paths(models)
     shutil.copytree(models, staged, ignore=shutil.ignore_patterns("previous", "fer_cnn.*"))
     (staged / "previous").mkdir()
@@ -109,8 +112,7 @@ def _swap_in(files: dict[str, Path], models: Path) -> None:
     for name in EXPORTS:
         shutil.copy2(files[name], staged / name)
     update_card(staged / "fer_cnn.card.json", {"previous_model": "previous/fer_cnn.keras"})
-    pd.read_csv(files["log.csv"]).to_csv(staged / "fer_cnn.log.csv", index=False,
-                                         float_format="%.4g")
+    log.to_csv(staged / "fer_cnn.log.csv", index=False, float_format="%.4g")
     models.rename(old)
     staged.rename(models)
     shutil.rmtree(old)
@@ -124,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     finish_swap(args.models)
     files = run_exports(args.run)
+    training_log(files["fer_cnn.keras"])  # a stage's missing log stops it before the grids
     dataset = load_dataset(args.data)
     if dataset.checksum != json.loads(files["fer_cnn.card.json"].read_text())["data"]["sha256"]:
         raise SystemExit(f"{args.data}: not the file {args.run} trained on (its SHA-256 differs "
