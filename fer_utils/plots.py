@@ -170,8 +170,8 @@ def training_curves(history: pd.DataFrame, title: str = "Training curves") -> pl
         ax.set(xlabel="epoch", ylabel=metric)
         for start in starts.itertuples():
             ax.axvline(start.epoch - 0.5, color="grey", linestyle="--", linewidth=1)
-            ax.annotate(f" {start.profile}", (start.epoch - 0.5, 1), xycoords=("data", "axes "
-                        "fraction"), va="top", fontsize=9, color="grey")
+            ax.annotate(f" {start.profile}", (start.epoch - 0.5, 1),
+                        xycoords=("data", "axes fraction"), va="top", fontsize=9, color="grey")
     fig.legend(*left.get_legend_handles_labels(), loc="lower center", ncols=2,
                bbox_to_anchor=(0.5, -0.04))
     fig.suptitle(title)

@@ -372,7 +372,7 @@ class Checkpoint(keras.callbacks.Callback):
     (the optimizer's averages travel in its state), so that a resumed run continues exactly.
     """
 
-    def __init__(self, out: Path, state: dict, patience: int, select: str = "single"):
+    def __init__(self, out: Path, state: dict, patience: int, select: str):
         super().__init__()
         self.out, self.state, self.patience, self.select = out, state, patience, select
         self.started = time.perf_counter()
