@@ -219,7 +219,9 @@ def calibrate_batchnorm(model: keras.Model, images: np.ndarray, spec: Preprocess
 def start_from(model: keras.Model, path: str, spec: Preprocessing) -> None:
     """Copy a trained model's weights into `model` (same architecture and input) to train on."""
     trained = load_model(path)
-    if trained.preprocessing != spec:
+    # The crop around a detector's boxes is chosen for each model after training (its card's
+    # framing); the dataset crops a run feeds depend only on the input size and scaling.
+    if replace(trained.preprocessing, framing=spec.framing) != spec:
         raise ValueError(f"{path} takes {trained.preprocessing}, but this run feeds "
                          f"{spec}; start from a model trained on the same input.")
     try:

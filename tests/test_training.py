@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 from conftest import saved_weights
 
+from fer_utils.artifacts import card_path, update_card
 from fer_utils.pipeline import Augmentation
 from fer_utils.training import TrainConfig, profile, train
 
@@ -196,6 +197,10 @@ def test_the_robust_recipe_is_full_with_the_finetune_s_framing_jitter_and_longer
 def test_finetuning_starts_from_the_given_model_and_records_it(patterns, tmp_path):
     base = train(patterns, tmp_path / "base", replace(TINY, epochs=1), verbose=0)
     start = str(base.out / "fer_cnn.keras")
+    # A shipped model's card also names its crop around detector boxes, chosen after training.
+    framing = {"haar": {"margin": 0.05, "offset": 0.0}}
+    update_card(card_path(start), {"preprocessing": {"input_size": 48, "scale": "unit",
+                                                     "framing": framing}})
     tuned = train(patterns, tmp_path / "tuned", replace(TINY, epochs=1, init_model=start,
                                                        learning_rate=1e-9, warmup_epochs=0),
                   verbose=0)
@@ -206,6 +211,7 @@ def test_finetuning_starts_from_the_given_model_and_records_it(patterns, tmp_pat
     card = json.loads((tuned.out / "fer_cnn.card.json").read_text())
     assert card["training"]["init"]["path"] == start
     assert len(card["training"]["init"]["sha256"]) == 64
+    assert card["preprocessing"]["framing"] == {}
 
 
 def test_finetuning_refuses_a_model_of_another_input_and_needs_init(patterns, tmp_path):
