@@ -39,11 +39,15 @@ KERNEL = "fer-kit"
 # Kernels log only what is critical: a warning on every start that the kernel talks over
 # unencrypted TCP (it listens on loopback only) buried the progress lines of `fer-kit report`,
 # and a kernel shut down mid-cell by Ctrl-C logged a traceback when its reply found the socket
-# closed. A cell's own error is in the notebook, whatever the level.
-QUIET_KERNEL = ["--IPKernelApp.log_level=CRITICAL"]
+# closed. A cell's own error is in the notebook, whatever the level. The kernel imports
+# fer_utils first, so that TensorFlow loads quietly (see quiet_import) whichever of the two a
+# notebook imports first.
+QUIET_KERNEL = ["--IPKernelApp.log_level=CRITICAL", "--IPKernelApp.exec_lines=import fer_utils"]
 SUMMARY_MIME = "application/vnd.fer-kit.summary+json"
 # Kept in git: the shipped model's training report, which links back to the rendered reports.
 REFERENCE_DIR = REPORTS_DIR / "reference"
+# Parameters naming a folder a notebook writes to, which need not exist before it runs.
+OUTPUT_PARAMETERS = ("out", "runs")
 # The notebooks in reading order, each with what a learner takes away from it.
 NOTEBOOKS = {
     "01_explore_data": "What the data looks like: classes, splits, average faces, duplicates.",
@@ -295,6 +299,15 @@ def check_parameter(notebook: str, name: str, value: object, types: tuple[type, 
                      f"({type(value).__name__}); nothing was run")
 
 
+def from_caller(name: str, value: object) -> object:
+    """A parameter as the notebooks, which run in notebooks/, must see it: a file or folder
+    named relative to where the report run was started (one that exists, or an output folder
+    of OUTPUT_PARAMETERS) made absolute; any other value unchanged."""
+    if isinstance(value, str) and (name in OUTPUT_PARAMETERS or Path(value).exists()):
+        return str(Path(value).resolve())
+    return value
+
+
 def failed_page(name: str, out: Path) -> Path:
     """Where the page of a notebook's failed run goes, beside its last good one."""
     return out / f"{name}.failed.html"
@@ -426,7 +439,7 @@ def run_reports(names: list[str] | None = None, parameters: dict | None = None,
     if stray:
         raise ValueError(f"no notebook takes the parameter(s) {', '.join(sorted(stray))}; "
                          f"see the parameters cell at the top of each notebook")
-    overrides = {name: {k: check_parameter(name, k, v, declared[name][k])
+    overrides = {name: {k: from_caller(k, check_parameter(name, k, v, declared[name][k]))
                         for k, v in (parameters or {}).items() if k in declared[name]}
                  for name in names}  # every value checked before any kernel starts
     out.mkdir(parents=True, exist_ok=True)

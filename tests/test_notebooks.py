@@ -217,3 +217,24 @@ def test_a_reference_report_links_to_the_rendered_reports_index(tmp_path, monkey
         assert f'<a href="{link}">&larr; all reports</a>' in page
     kept = (REPORTS_DIR / "reference" / "02_train.html").read_text()  # rendered before the fix
     assert '<a href="../index.html">&larr; all reports</a>' in kept
+
+
+def test_paths_given_to_the_report_run_are_read_from_where_it_runs(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "start.keras").write_bytes(b"")
+    assert reports.from_caller("init", "start.keras") == str(tmp_path / "start.keras")
+    assert reports.from_caller("out", "runs/new") == str(tmp_path / "runs" / "new")
+    assert reports.from_caller("tta", "flip") == "flip"  # not a path: as given
+    assert reports.from_caller("epochs", 3) == 3
+
+
+def test_a_notebook_importing_tensorflow_before_the_kit_renders_quietly(tmp_path, capfd):
+    source = tmp_path / "notebooks"
+    source.mkdir()
+    _notebook(source / "nb.ipynb", "import keras\nimport tensorflow as tf\nprint(tf.constant(x))")
+    out = tmp_path / "out"
+    out.mkdir()
+    assert reports.run_notebook("nb", {"x": 2}, out, notebooks=source).error is None
+    printed = capfd.readouterr()
+    assert "oneDNN" not in printed.err and "absl" not in printed.err, printed.err
+    assert "tf.Tensor(2" in (out / "nb.html").read_text()
