@@ -31,7 +31,7 @@ __all__ = [
     "prose_table",
     "report_parameters", "ReportResult", "kernel_name", "REPORT_STYLE", "REPORT_NAV",
     "REFERENCE_DIR", "index_link", "render_html", "notebook_parameters", "check_parameter",
-    "failed_page", "run_notebook",
+    "OUTPUT_PARAMETERS", "from_caller", "failed_page", "run_notebook",
     "write_index", "run_reports",
 ]
 
