@@ -21,9 +21,9 @@ from .labels import EMOTIONS, NUM_CLASSES, USAGES, usage_name
 from .paths import CACHE_DIR
 
 __all__ = [
-    "IMAGE_SIZE", "PIXELS", "DataError", "FaceDataset", "assign_usage", "stratified_sample",
-    "read_fer2013_csv", "load_fer2013_csv", "synthetic_sidecar", "is_synthetic_csv",
-    "pixel_statistics",
+    "IMAGE_SIZE", "PIXELS", "DataError", "FaceDataset", "split_by_class", "assign_usage",
+    "stratified_sample", "read_fer2013_csv", "load_fer2013_csv", "synthetic_sidecar",
+    "is_synthetic_csv", "pixel_statistics",
 ]
 
 IMAGE_SIZE = 48
@@ -47,7 +47,8 @@ class FaceDataset:
     checksum: str = ""  # sha256 of the source file, when it is one file
     soft_labels: np.ndarray | None = None  # (N, 7) label distributions (FER+ votes)
     skipped_rows: int = 0
-    notes: tuple[str, ...] = field(default_factory=tuple)
+    notes: tuple[str, ...] = field(default_factory=tuple)  # how the rows were chosen or split
+    own_split: bool = False  # the source had no usage, so the kit split it with a seed
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -82,24 +83,29 @@ class FaceDataset:
         """One line saying what this data is."""
         kind = "SYNTHETIC faces drawn by fer_utils.synth" if self.synthetic else "FER-2013"
         parts = ", ".join(f"{u} {int((self.usage == u).sum()):,}" for u in self.usages)
-        return f"{kind} from {self.source}: {len(self):,} images ({parts})"
+        return "; ".join((f"{kind} from {self.source}: {len(self):,} images ({parts})",
+                          *self.notes))
+
+
+def split_by_class(index: np.ndarray, labels: np.ndarray, first_share: float, seed: int,
+                   min_count: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """`index` in two seeded parts, the first about `first_share` of it; stratified by class
+    (`labels`, one per index) when every class has `min_count` rows and fits in both parts."""
+    from sklearn.model_selection import train_test_split
+
+    present = np.bincount(labels)[np.unique(labels)]
+    first = int(first_share * len(index))
+    fits = present.min() >= min_count and min(first, len(index) - first) >= len(present)
+    return tuple(train_test_split(index, train_size=first_share, random_state=seed,
+                                  stratify=labels if fits else None))
 
 
 def assign_usage(labels: np.ndarray, seed: int = 0,
                  fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)) -> np.ndarray:
     """A seeded stratified split into Training/PublicTest/PrivateTest for data without one."""
-    from sklearn.model_selection import train_test_split
-
-    index = np.arange(len(labels))
-    counts = np.bincount(labels, minlength=NUM_CLASSES)
-    stratify = labels if counts[counts > 0].min() >= 3 else None
-    train, rest = train_test_split(index, train_size=fractions[0], random_state=seed,
-                                   stratify=stratify)
-    rest_counts = np.bincount(labels[rest], minlength=NUM_CLASSES)
-    rest_stratify = labels[rest] if stratify is not None and rest_counts[
-        rest_counts > 0].min() >= 2 else None
-    val, test = train_test_split(rest, train_size=fractions[1] / (fractions[1] + fractions[2]),
-                                 random_state=seed, stratify=rest_stratify)
+    train, rest = split_by_class(np.arange(len(labels)), labels, fractions[0], seed, min_count=3)
+    val, test = split_by_class(rest, labels[rest], fractions[1] / (fractions[1] + fractions[2]),
+                               seed)
     usage = np.empty(len(labels), dtype=f"<U{max(map(len, USAGES))}")
     usage[train], usage[val], usage[test] = USAGES
     return usage
@@ -301,10 +307,13 @@ def _parse_csv(path: Path, raw: bytes, skip_bad_rows: bool, seed: int) -> FaceDa
     fast = _parse_fast(raw)
     labels, images, usage, skipped = (*fast, 0) if fast is not None else \
         _parse_checked(path, raw, skip_bad_rows)
+    own_split = usage is None
     return FaceDataset(images=images, labels=labels,
-                       usage=usage if usage is not None else assign_usage(labels, seed),
+                       usage=assign_usage(labels, seed) if own_split else usage,
                        source=str(path), checksum=hashlib.sha256(raw).hexdigest(),
-                       skipped_rows=skipped)
+                       skipped_rows=skipped, own_split=own_split,
+                       notes=(f"no Usage column: split 80/10/10 into {', '.join(USAGES)} "
+                              f"by class (seed {seed})",) if own_split else ())
 
 
 def read_fer2013_csv(path: str | Path, *, skip_bad_rows: bool = False,
@@ -324,7 +333,9 @@ def _read_cache(file: Path, path: Path, checksum: str) -> FaceDataset | None:
     try:
         with np.load(file) as saved:
             return FaceDataset(images=saved["images"], labels=saved["labels"],
-                               usage=saved["usage"], source=str(path), checksum=checksum)
+                               usage=saved["usage"], source=str(path), checksum=checksum,
+                               notes=tuple(map(str, saved["notes"])),
+                               own_split=bool(saved["own_split"]))
     except (OSError, ValueError, KeyError, zipfile.BadZipFile):
         return None
 
@@ -332,7 +343,8 @@ def _read_cache(file: Path, path: Path, checksum: str) -> FaceDataset | None:
 def _write_cache(file: Path, dataset: FaceDataset) -> None:
     """Save the parsed arrays, readable by their owner only."""
     with atomic_path(file) as tmp:
-        np.savez(tmp, images=dataset.images, labels=dataset.labels, usage=dataset.usage)
+        np.savez(tmp, images=dataset.images, labels=dataset.labels, usage=dataset.usage,
+                 notes=np.array(dataset.notes, dtype=str), own_split=dataset.own_split)
         tmp.chmod(0o600)
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .data import IMAGE_SIZE, DataError, FaceDataset
+from .data import IMAGE_SIZE, DataError, FaceDataset, split_by_class
 from .images import read_image, to_gray
 from .labels import EMOTIONS, USAGES, emotion_index, usage_name
 
@@ -41,12 +41,7 @@ def _checksum(images: np.ndarray, labels: np.ndarray, usage: np.ndarray) -> str:
 
 def _halve(labels: np.ndarray, seed: int) -> np.ndarray:
     """PublicTest or PrivateTest for each test image, stratified by class when possible."""
-    from sklearn.model_selection import train_test_split
-
-    counts = np.bincount(labels)
-    stratify = labels if counts[counts > 0].min() >= 2 else None
-    public, _ = train_test_split(np.arange(len(labels)), train_size=0.5, random_state=seed,
-                                 stratify=stratify)
+    public, _ = split_by_class(np.arange(len(labels)), labels, 0.5, seed)
     usage = np.full(len(labels), "PrivateTest", dtype="<U11")
     usage[public] = "PublicTest"
     return usage
@@ -87,8 +82,9 @@ def load_image_folders(root: str | Path, *, skip_unreadable: bool = False,
     if bad:
         warnings.warn(f"{root}: skipped {len(bad)} unreadable image(s)", stacklevel=2)
     labels_arr, usage_arr = np.array(labels, np.int64), np.array(usage, dtype="<U11")
+    own_split = not set(usage_arr) <= set(USAGES)
     notes: tuple[str, ...] = ()
-    if not set(usage_arr) <= set(USAGES):
+    if own_split:
         usage_arr[usage_arr == "train"] = usage_name("train")
         test = np.flatnonzero(usage_arr == "test")
         if len(test):
@@ -98,4 +94,4 @@ def load_image_folders(root: str | Path, *, skip_unreadable: bool = False,
     stacked = np.stack(images)
     return FaceDataset(images=stacked, labels=labels_arr, usage=usage_arr, source=str(root),
                        checksum=_checksum(stacked, labels_arr, usage_arr),
-                       skipped_rows=len(bad), notes=notes)
+                       skipped_rows=len(bad), notes=notes, own_split=own_split)

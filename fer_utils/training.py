@@ -53,7 +53,7 @@ __all__ = [
     "make_deterministic", "distribution_strategy", "split_cpu", "make_optimizer",
     "calibrate_batchnorm", "start_from", "conv_dropouts", "EarlyDropout", "swap_ema_weights",
     "ema_weights", "EMAValidation", "FramedValidation", "selection_score", "CHECKPOINTS",
-    "publish", "Checkpoint", "TrainResult", "train", "training_log",
+    "publish", "Checkpoint", "TrainResult", "train", "split_protocol", "training_log",
 ]
 
 BALANCING = ("none", "class_weight", "oversample")
@@ -558,6 +558,17 @@ def _fit(dataset: FaceDataset, out: Path, config: TrainConfig, state: dict,
     write_json(out / STATE, state)
 
 
+def split_protocol(dataset: FaceDataset, select: str) -> str:
+    """Where the splits came from and how a run used them, for its model card."""
+    splits = ("synthetic faces in FER-2013's three splits" if dataset.synthetic else
+              "the kit's own seeded split (the data had none)" if dataset.own_split else
+              "official FER-2013 usage")
+    chosen = ("accuracy on PublicTest" if select == "single" else
+              "the mean of PublicTest accuracy on its crops and on a framed copy")
+    return (f"{splits}: trained on Training, checkpoint chosen by {chosen}; "
+            "PrivateTest never touched")
+
+
 def _export(dataset: FaceDataset, out: Path, config: TrainConfig, state: dict,
             spec: Preprocessing) -> None:
     """Score the best checkpoint on PublicTest and export it with its model card, which also
@@ -570,10 +581,7 @@ def _export(dataset: FaceDataset, out: Path, config: TrainConfig, state: dict,
         classifier,
         data={**state["data"], "train_images": int((dataset.usage == "Training").sum()),
               "validation_images": len(val_set)},
-        split_protocol=("official FER-2013 usage: trained on Training, checkpoint chosen by "
-                        + ("accuracy on PublicTest" if config.select == "single" else
-                           "the mean of PublicTest accuracy on its crops and on a framed copy")
-                        + "; PrivateTest never touched"),
+        split_protocol=split_protocol(dataset, config.select),
         validation={"split": "PublicTest", **metrics},
         training={**config.to_dict(), "epochs_run": state["epoch"],
                   "best_epoch": state["best_epoch"], "stopped_early": state["stopped_early"],

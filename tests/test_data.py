@@ -46,6 +46,17 @@ def test_no_usage_column_gets_a_seeded_stratified_split(tmp_path):
     np.testing.assert_array_equal(first.usage, second.usage)
     assert first.counts()["Training"].tolist() == [16] * 7
     assert set(first.usages) == {"Training", "PublicTest", "PrivateTest"}
+    assert first.own_split and "no Usage column: split 80/10/10" in first.describe()
+
+
+def test_the_cache_keeps_how_the_data_was_split(tmp_path, faces_and_labels, monkeypatch):
+    monkeypatch.setattr(data, "CACHE_DIR", tmp_path / "cache")
+    images, labels = faces_and_labels
+    for usage in (None, ["Training"] * 21):
+        path = write_fer_csv(tmp_path / f"{usage is None}.csv", labels, images, usage)
+        parsed, cached = load_fer2013_csv(path), load_fer2013_csv(path)
+        assert (cached.own_split, cached.notes) == (parsed.own_split, parsed.notes)
+        assert cached.own_split == (usage is None) and len(cached.notes) == (usage is None)
 
 
 @pytest.mark.parametrize("pixels, label, usage, message", [

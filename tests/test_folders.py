@@ -25,6 +25,7 @@ def test_folders_with_official_names_keep_their_usage(tmp_path):
     assert dataset.images.shape == (4, 48, 48) and dataset.images.dtype == np.uint8
     assert sorted(dataset.usage) == ["PrivateTest", "PublicTest", "Training", "Training"]
     assert sorted(dataset.labels) == [0, 0, 3, 4]
+    assert not dataset.own_split and not dataset.notes
 
 
 def test_a_16_bit_image_keeps_its_grey_levels(tmp_path):
@@ -42,7 +43,7 @@ def test_plain_names_split_test_into_public_and_private(tmp_path):
     assert (dataset.usage == "Training").sum() == 8
     assert (dataset.usage == "PublicTest").sum() == 4
     assert (dataset.usage == "PrivateTest").sum() == 4
-    assert "split 50/50" in dataset.notes[0]
+    assert dataset.own_split and "split 50/50" in dataset.describe()
 
 
 def test_the_checksum_follows_the_images(tmp_path):

@@ -163,6 +163,16 @@ def test_framed_selection_keeps_the_epoch_best_on_both_framings(patterns, tmp_pa
     assert card["training"]["select"] == "framed" and "framed copy" in card["split_protocol"]
 
 
+def test_the_card_says_where_the_splits_came_from(patterns):
+    from fer_utils.training import split_protocol
+
+    official = split_protocol(patterns, "single")
+    assert official.startswith("official FER-2013 usage") and "framed" not in official
+    assert split_protocol(replace(patterns, synthetic=True), "single").startswith("synthetic")
+    assert split_protocol(replace(patterns, own_split=True), "framed").startswith(
+        "the kit's own seeded split")
+
+
 def test_the_selection_score_can_prefer_a_later_epoch():
     from fer_utils.training import selection_score
 
