@@ -499,6 +499,10 @@ def train(dataset: FaceDataset, out: str | Path, config: TrainConfig | None = No
         state = _load_state(out, config, dataset)
         if state["epoch"] and not state["finished"]:
             publish(out, state)  # a kill may have come between state.json and these files
+            if verbose:
+                print(f"resuming {out} after epoch {state['epoch']} of {config.epochs} (best so "
+                      f"far: epoch {state['best_epoch']}, PublicTest accuracy "
+                      f"{state['best_val_accuracy']:.2%})")
         if not state["finished"]:
             _fit(dataset, out, config, state, list(callbacks), verbose, export)
             write_manifest(out, visible_files(out), run, "training")

@@ -68,7 +68,7 @@ def test_a_run_keeps_its_best_epoch_and_leaves_its_artifacts(patterns, tmp_path,
 
 
 def test_resume_after_a_kill_ends_where_an_uninterrupted_run_does(pattern_csv, patterns,
-                                                                 tmp_path):
+                                                                 tmp_path, capsys):
     killed = tmp_path / "killed"
     proc = subprocess.Popen(_cli("--data", str(pattern_csv), "--epochs", "2", "--batch-size",
                                  "32", "--seed", "5", "--verbose", "0", "--out", str(killed)),
@@ -86,7 +86,8 @@ def test_resume_after_a_kill_ends_where_an_uninterrupted_run_does(pattern_csv, p
     # Resumed here by `train` with the settings the command recorded, as rerunning the
     # command does; then the same run straight through, for comparison.
     config = TrainConfig.from_dict(interrupted["config"])
-    train(patterns, killed, config, verbose=0, export=False)
+    train(patterns, killed, config, verbose=2, export=False)
+    assert f"resuming {killed} after epoch 1 of 2 (best so far: epoch 1," in capsys.readouterr().out
     straight = train(patterns, tmp_path / "straight", config, verbose=0, export=False).out
     for a, b in zip(saved_weights(killed / "last.keras"), saved_weights(straight / "last.keras"),
                     strict=True):
