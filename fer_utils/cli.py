@@ -64,7 +64,7 @@ def _train(args: argparse.Namespace) -> int:
 
         split_cpu(args.cpu_devices)
     from .sources import load_dataset
-    from .training import profile, train
+    from .training import SELECTION, profile, train
 
     config = profile(args.profile, augment=not args.no_augment, erase=args.erase,
                      crop_pad=args.crop_pad, zoom=args.zoom, rotation_deg=args.rotation,
@@ -81,10 +81,10 @@ def _train(args: argparse.Namespace) -> int:
     result = train(dataset, args.out, config, verbose=args.verbose)
     state = result.state
     framed = state["history"][state["best_epoch"] - 1].get("val_framed_accuracy")
-    print(f"best PublicTest accuracy {state['best_val_accuracy']:.4f}"
-          + (f" (framed copy {framed:.4f})" if framed is not None else "") + " at epoch "
-          f"{state['best_epoch']} of {state['epoch']}; {state['train_seconds'] / 60:.1f} min; "
-          f"model and card in {result.out}")
+    print(f"epoch {state['best_epoch']} of {state['epoch']}, best by {SELECTION[config.select]}: "
+          f"PublicTest accuracy {state['best_val_accuracy']:.4f}"
+          + (f", framed copy {framed:.4f}" if framed is not None else "")
+          + f"; {state['train_seconds'] / 60:.1f} min; model and card in {result.out}")
     return 0
 
 

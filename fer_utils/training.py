@@ -58,10 +58,10 @@ __all__ = [
 
 BALANCING = ("none", "class_weight", "oversample")
 OPTIMIZERS = ("adam", "sgd")
-# What picks the best epoch on PublicTest: accuracy on its crops ("single"), or the mean of that
-# and the accuracy on its framed copy (framing.framed_copy), for a model that must also take
-# the crops a face detector makes ("framed").
-SELECTION = ("single", "framed")
+# What picks the best epoch on PublicTest. "framed" (framing.framed_copy) is for a model that
+# must also take the crops a face detector makes.
+SELECTION = {"single": "accuracy on PublicTest",
+             "framed": "the mean of PublicTest accuracy on its crops and on a framed copy"}
 # Variables that decoupled weight decay leaves alone: BatchNorm scale and shift, and biases.
 NO_DECAY = ("gamma", "beta", "bias")
 
@@ -567,9 +567,7 @@ def split_protocol(dataset: FaceDataset, select: str) -> str:
     splits = ("synthetic faces in FER-2013's three splits" if dataset.synthetic else
               "the kit's own seeded split (the data had none)" if dataset.own_split else
               "official FER-2013 usage")
-    chosen = ("accuracy on PublicTest" if select == "single" else
-              "the mean of PublicTest accuracy on its crops and on a framed copy")
-    return (f"{splits}: trained on Training, checkpoint chosen by {chosen}; "
+    return (f"{splits}: trained on Training, checkpoint chosen by {SELECTION[select]}; "
             "PrivateTest never touched")
 
 

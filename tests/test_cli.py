@@ -63,8 +63,8 @@ def test_train_s_augmentation_and_selection_flags_reach_the_recipe(tmp_path, mon
     assert (config.augmentation.zoom, config.augmentation.rotation_deg) == (0.25, 15)
     assert config.augmentation.crop_pad == 6 and config.epochs == training.PROFILES["robust"].epochs
     assert config.select == "framed"
-    assert "best PublicTest accuracy 0.5000 (framed copy 0.4500) at epoch 1" in \
-        capsys.readouterr().out
+    assert ("epoch 1 of 1, best by the mean of PublicTest accuracy on its crops and on a framed "
+            "copy: PublicTest accuracy 0.5000, framed copy 0.4500") in capsys.readouterr().out
 
 
 def test_an_unknown_model_format_is_refused(samples, tmp_path, capsys):
