@@ -176,12 +176,16 @@ def test_kills_at_random_moments_never_leave_a_mixed_folder(tmp_path):
     write_set(folder, "s0", OLD)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     loop = WRITER.replace("folder, tag", "folder, _").replace(
-        "with output_set", "for tag in ['s1', 's2'] * 1000:\n  with output_set").replace(
+        "with output_set", "print('ready', flush=True)\n"
+        "for tag in ['s1', 's2'] * 1000:\n  with output_set").replace(
         "\n    ", "\n      ").replace("\n    run.commit", "\n      run.commit")
     tags = set()
     for _ in range(20):
-        child = subprocess.Popen([sys.executable, "-c", loop, str(folder), "x", *NEW], env=env)
-        time.sleep(rng.uniform(0.2, 0.6))
+        child = subprocess.Popen([sys.executable, "-c", loop, str(folder), "x", *NEW], env=env,
+                                 stdout=subprocess.PIPE, text=True)
+        # Timed from the end of its start-up, which a loaded machine can stretch past any delay.
+        assert child.stdout.readline().strip() == "ready"
+        time.sleep(rng.uniform(0.0, 0.4))
         child.kill()
         child.wait()
         with output_set(folder, "analysis"):  # takes over, finishes or discards
