@@ -196,11 +196,13 @@ def test_a_profile_s_augmentation_can_be_widened_one_setting_at_a_time():
         profile("robust", augment=False, zoom=0.25)
 
 
-def test_the_robust_recipe_is_full_with_the_finetune_s_framing_jitter_and_longer():
+def test_the_robust_recipe_is_full_with_framing_jitter_longer_then_finetuned_wider():
     full, robust, tune = profile("full"), profile("robust"), profile("finetune", init_model="m")
-    assert robust.augmentation == tune.augmentation != full.augmentation
     assert robust.augmentation.zoom == 0.15 and robust.augmentation.rotation_deg == 10
+    assert tune.augmentation == replace(robust.augmentation, zoom=0.25) != full.augmentation
     assert robust.epochs > full.epochs and robust.init_model is None
+    assert robust.select == tune.select == "framed" != full.select
+    assert tune.learning_rate == robust.learning_rate / 10 and tune.epochs == 10
     same = ("batch_size", "learning_rate", "optimizer", "weight_decay", "momentum", "balance")
     assert all(getattr(robust, k) == getattr(full, k) for k in same)
 
