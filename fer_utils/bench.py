@@ -402,7 +402,7 @@ def bench_framing(dataset: FaceDataset, model: Path, tiny: bool) -> dict:
     modes = ("scales",) if tiny else ("flip", "scales", "flip+scales")
     start = time.perf_counter()
     result = in_frame_benchmark(classifiers, dataset, "PublicTest", per_class=3 if tiny
-                                else PER_CLASS, tta=modes, fer=not reason)
+                                else PER_CLASS, tta=modes, fer=not reason, progress=not tiny)
     part = dataset.split("PublicTest")
     crops = [{"model": name, **{mode or "none": round(float(
         (predict_faces(classifier, part.images, mode).argmax(1) == part.labels).mean()), 4)

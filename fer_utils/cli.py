@@ -407,7 +407,8 @@ def _in_frame(args: argparse.Namespace) -> int:
              if getattr(args, k) is not None}
     result = in_frame_benchmark(classifiers, dataset, args.split,
                                 tuple(args.detector or DETECTORS),
-                                tta=(args.tta,) if args.tta else (), out=args.out, **given)
+                                tta=(args.tta,) if args.tta else (), out=args.out,
+                                progress=True, **given)
     print(result.summary().to_string(index=False))
     if result.settings["fer_path"] != "run":
         print(f"fer's own path: not run ({result.settings['fer_path']})")

@@ -125,11 +125,15 @@ def matched_box(found: np.ndarray, placed: np.ndarray) -> int:
     return -1
 
 
-def detect_placed(frames: Frames, detector: str) -> np.ndarray:
-    """Per frame, the box a detector preset (by name) finds on the placed face; -1s for a miss."""
+def detect_placed(frames: Frames, detector: str, progress: str | None = None) -> np.ndarray:
+    """Per frame, the box a detector preset (by name) finds on the placed face; -1s for a miss;
+    a progress bar over the frames labelled `progress` if given."""
     detect = FaceDetector(detector).detect
     boxes = np.full((len(frames.frames), 4), -1)
-    for i, (frame, placed) in enumerate(zip(frames.frames, frames.boxes, strict=True)):
+    pairs = zip(frames.frames, frames.boxes, strict=True)
+    for i, (frame, placed) in enumerate(tqdm(pairs, desc=progress, total=len(boxes),
+                                             unit="frame", disable=progress is None,
+                                             leave=False)):
         found = detect(frame)
         if (match := matched_box(found, placed)) >= 0:
             boxes[i] = found[match]
@@ -339,13 +343,13 @@ def in_frame_benchmark(classifiers: dict[str, FaceClassifier], dataset: FaceData
                        seed: int = 0, margin: float | None = None,
                        margins: tuple[float, ...] = MARGINS, tta: tuple[str, ...] = (),
                        fer: bool = True, grid: bool = True, resamples: int = 1000,
-                       out: str | Path | None = None) -> InFrame:
+                       out: str | Path | None = None, progress: bool = False) -> InFrame:
     """The faces-in-frames benchmark for each model (name -> classifier) and detector preset:
     the table with each model's own crop for the detector (its card's framing, as `predict`
     and `analyze` crop) or at `margin` (single view, then each TTA mode of `tta`), fer's own
     path on the same frames when `fer` is set and the package is installed, the margin curve
     over `margins` (at the card's offset), and the framing grid of every model on the whole
-    split.
+    split; with `progress`, a progress bar for each detector's frames and each grid.
 
     The files replace those of an earlier run in `out` only once all are written.
     """
@@ -357,7 +361,8 @@ def in_frame_benchmark(classifiers: dict[str, FaceClassifier], dataset: FaceData
                 for name, classifier in classifiers.items() for mode in (None, *tta)}
     table, curve, found_by = [], [], {}
     for detector in detectors:
-        boxes = found_by[detector] = detect_placed(frames, detector)
+        boxes = found_by[detector] = detect_placed(frames, detector,
+                                                   f"{detector} detector" if progress else None)
         found = boxes[:, 2] > 0
         kind = detector_config(detector).kind
         for name, classifier in classifiers.items():
@@ -383,7 +388,8 @@ def in_frame_benchmark(classifiers: dict[str, FaceClassifier], dataset: FaceData
     if not skipped:
         table.append(_fer_row(frames, resamples, seed))
     part = dataset.split(split)
-    grids = [framing_grid(classifier, part.images, part.labels).reset_index()
+    grids = [framing_grid(classifier, part.images, part.labels,
+                          progress=f"framing grid, {name}" if progress else None).reset_index()
              .assign(model=name) for name, classifier in classifiers.items()] if grid else []
     settings = {"data": dataset.source, "sha256": dataset.checksum,
                 "synthetic": dataset.synthetic, "split": frames.split,

@@ -67,7 +67,7 @@ def test_a_face_is_enlarged_bicubic_and_centred_on_its_edge_colour():
         fr.place_in_frame(face, size=100)
 
 
-def test_a_face_placed_in_a_frame_is_found_and_cropped_within_a_few_pixels(samples):
+def test_a_face_placed_in_a_frame_is_found_and_cropped_within_a_few_pixels(samples, capsys):
     gray = to_gray(read_image(samples["single_face.jpg"]))
     face = crop_face(gray, FaceDetector("reference").detect(gray)[0], 48, Framing(0.0))
     frame, placed = fr.place_in_frame(face)
@@ -80,6 +80,7 @@ def test_a_face_placed_in_a_frame_is_found_and_cropped_within_a_few_pixels(sampl
     empty = fr.Frames(np.full((1, fr.FRAME_SIZE, fr.FRAME_SIZE), 128, np.uint8), placed[None],
                    np.array([3]), face[None], np.array([0]), "PublicTest", 0)
     assert list(fr.detect_placed(empty, "reference")[0]) == [-1] * 4  # nothing there: a miss
+    assert capsys.readouterr().err == ""  # no progress bar unless one is asked for
 
 
 def test_a_detection_counts_only_where_it_overlaps_the_placed_face():
@@ -257,8 +258,10 @@ def test_fer_kit_evaluate_in_frame(synthetic_csv, tmp_path, capsys):
     code = cli.main(["evaluate", "--in-frame", "--data", str(synthetic_csv), "--split", "val",
                      "--detector", "reference", "--per-class", "2", "--margin", "0",
                      "--seed", "3", "--out", str(out)])
-    printed = capsys.readouterr().out
-    assert code == 0 and "Best crop margin" in printed and "grid mean" in printed
+    printed = capsys.readouterr()
+    assert code == 0 and "Best crop margin" in printed.out and "grid mean" in printed.out
+    # The long parts show their progress, on stderr, where the tables do not go.
+    assert "reference detector" in printed.err and "framing grid, " in printed.err
     saved = json.loads((out / "in_frame.json").read_text())
     assert saved["settings"]["detectors"] == ["reference"] and saved["settings"]["margin"] == 0
     assert saved["settings"]["seed"] == 3 and saved["settings"]["per_class"] == 2
