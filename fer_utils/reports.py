@@ -319,6 +319,15 @@ def _not_papermill_unknown_parameter(record: logging.LogRecord) -> bool:
     return not record.getMessage().startswith("Passed unknown parameter")
 
 
+def _not_dead_kernel(record: logging.LogRecord) -> bool:
+    # When a run is interrupted, the kernel is shut down under a cell that is still waiting
+    # for it, and nbclient and asyncio log its death, with a traceback, around the command's
+    # one line. A kernel that dies otherwise fails its notebook, and the report says so.
+    error = record.exc_info[1] if record.exc_info else None
+    return not (record.getMessage().startswith("Kernel died")
+                or type(error).__name__ == "DeadKernelError")
+
+
 def run_notebook(name: str, parameters: dict, out: Path,
                  notebooks: Path = NOTEBOOKS_DIR) -> ReportResult:
     """Execute one notebook with papermill and render it. A failing cell is recorded, not
@@ -336,6 +345,8 @@ def run_notebook(name: str, parameters: dict, out: Path,
     parameters = {key: check_parameter(name, key, value, declared[key])
                   for key, value in parameters.items()}
     logging.getLogger("papermill").addFilter(_not_papermill_unknown_parameter)
+    for logger in ("papermill", "asyncio"):  # nbclient logs through papermill's logger
+        logging.getLogger(logger).addFilter(_not_dead_kernel)
     result = ReportResult(name=name, parameters=parameters)
     running = out / f".{name}.running.ipynb"
     started = time.perf_counter()

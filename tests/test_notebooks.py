@@ -1,6 +1,7 @@
 """Notebooks stay clean and runnable; the report run renders them and marks failures."""
 
 import json
+import logging
 import re
 from pathlib import Path
 
@@ -238,3 +239,19 @@ def test_a_notebook_importing_tensorflow_before_the_kit_renders_quietly(tmp_path
     printed = capfd.readouterr()
     assert "oneDNN" not in printed.err and "absl" not in printed.err, printed.err
     assert "tf.Tensor(2" in (out / "nb.html").read_text()
+
+
+def test_a_dead_kernel_is_left_to_the_report_s_error_not_logged_around_an_interrupt():
+    from nbclient.exceptions import DeadKernelError
+
+    def record(logger: str, message: str, error: BaseException | None = None):
+        info = (type(error), error, None) if error else None
+        return logging.LogRecord(logger, logging.ERROR, "", 0, message, None, info)
+
+    assert not reports._not_dead_kernel(record("papermill", "Kernel died while waiting for "
+                                                             "execute reply."))
+    assert not reports._not_dead_kernel(record("asyncio", "Task exception was never retrieved",
+                                               DeadKernelError("Kernel died")))
+    assert reports._not_dead_kernel(record("asyncio", "Task exception was never retrieved",
+                                           RuntimeError("something else")))
+    assert reports._not_dead_kernel(record("papermill", "Executing notebook with kernel: x"))
