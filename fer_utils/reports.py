@@ -10,6 +10,7 @@ import os
 import re
 import sys
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -320,12 +321,19 @@ def _not_papermill_unknown_parameter(record: logging.LogRecord) -> bool:
 
 
 def _not_dead_kernel(record: logging.LogRecord) -> bool:
-    # When a run is interrupted, the kernel is shut down under a cell that is still waiting
-    # for it, and nbclient and asyncio log its death, with a traceback, around the command's
-    # one line. A kernel that dies otherwise fails its notebook, and the report says so.
     error = record.exc_info[1] if record.exc_info else None
     return not (record.getMessage().startswith("Kernel died")
                 or type(error).__name__ == "DeadKernelError")
+
+
+def _quiet_kernel_teardown() -> None:
+    """Keep an interrupted run to its one line. Interrupted, nbclient shuts the kernel down
+    under a cell still waiting for it: it and asyncio log the kernel's death, and Python warns
+    at exit of nbclient coroutines never awaited. A kernel that dies otherwise fails its
+    notebook, and the report says so."""
+    for logger in ("papermill", "asyncio"):  # nbclient logs through papermill's logger
+        logging.getLogger(logger).addFilter(_not_dead_kernel)
+    warnings.filterwarnings("ignore", r"coroutine 'NotebookClient\.", RuntimeWarning)
 
 
 def run_notebook(name: str, parameters: dict, out: Path,
@@ -345,8 +353,7 @@ def run_notebook(name: str, parameters: dict, out: Path,
     parameters = {key: check_parameter(name, key, value, declared[key])
                   for key, value in parameters.items()}
     logging.getLogger("papermill").addFilter(_not_papermill_unknown_parameter)
-    for logger in ("papermill", "asyncio"):  # nbclient logs through papermill's logger
-        logging.getLogger(logger).addFilter(_not_dead_kernel)
+    _quiet_kernel_teardown()
     result = ReportResult(name=name, parameters=parameters)
     running = out / f".{name}.running.ipynb"
     started = time.perf_counter()

@@ -3,6 +3,7 @@
 import json
 import logging
 import re
+import warnings
 from pathlib import Path
 
 import nbformat
@@ -241,7 +242,7 @@ def test_a_notebook_importing_tensorflow_before_the_kit_renders_quietly(tmp_path
     assert "tf.Tensor(2" in (out / "nb.html").read_text()
 
 
-def test_a_dead_kernel_is_left_to_the_report_s_error_not_logged_around_an_interrupt():
+def test_a_dead_kernel_is_left_to_the_report_s_error_not_shown_around_an_interrupt():
     from nbclient.exceptions import DeadKernelError
 
     def record(logger: str, message: str, error: BaseException | None = None):
@@ -255,3 +256,10 @@ def test_a_dead_kernel_is_left_to_the_report_s_error_not_logged_around_an_interr
     assert reports._not_dead_kernel(record("asyncio", "Task exception was never retrieved",
                                            RuntimeError("something else")))
     assert reports._not_dead_kernel(record("papermill", "Executing notebook with kernel: x"))
+
+    with warnings.catch_warnings(record=True) as shown:
+        reports._quiet_kernel_teardown()
+        warnings.warn("coroutine 'NotebookClient._async_poll_kernel_alive' was never awaited",
+                      RuntimeWarning, stacklevel=1)
+        warnings.warn("coroutine 'elsewhere' was never awaited", RuntimeWarning, stacklevel=1)
+    assert [str(w.message) for w in shown] == ["coroutine 'elsewhere' was never awaited"]
